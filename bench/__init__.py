@@ -1,0 +1,1 @@
+"""Benchmarks of espnet-pathways (``make bench``); results land in ``bench/results``."""

@@ -1,0 +1,233 @@
+"""Benchmarks of the pathway masks (foundation issue).
+
+1. ``train_step``: forward + backward + Adam step of a 20-layer Emformer stack (d=512, FFN 2048) with
+   hard pathway masks (2 languages, active language switched every step), against the same dense
+   model, ``torch.nn.utils.prune`` (forward pre-hook) and a mask-multiply parametrization, timed
+   round-robin in one process.
+2. ``ranking``: global and layerwise magnitude masks over >= 100M weights against
+   ``torch.nn.utils.prune.global_unstructured`` on the same tensors; each method runs in a fresh
+   subprocess so that its peak extra memory (max RSS above the baseline) can be read.
+3. ``storage``: bits per weight per language of the mask file, and its size against the dense fp32
+   checkpoint of the same stack.
+
+Usage: ``python -m bench.bench_masks [--quick]`` (``make bench`` runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+import torchaudio
+from torch import nn
+from torch.nn.utils import parametrize, prune
+
+from bench.common import interleaved_medians, write_result
+from espnet_pathways.masks import MaskSet, attach, magnitude_masks, prunable_parameters
+
+EMFORMER = dict(input_dim=512, num_heads=8, ffn_dim=2048, num_layers=20, segment_length=4, right_context_length=1)
+
+
+class _Stack(nn.Module):
+    """Emformer stack with a ``lang`` keyword (B: batch, T: frames, D: 512)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emformer = torchaudio.models.Emformer(**EMFORMER)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, lang=None) -> torch.Tensor:
+        out, _ = self.emformer(x, lengths)
+        return out
+
+
+class _MaskMultiply(nn.Module):
+    def __init__(self, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mask", mask.float())
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.mask
+
+
+def _step_fn(model: nn.Module, batch, lang_schedule: List[torch.Tensor]):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x, lengths = batch
+    state = {"i": 0}
+
+    def step() -> None:
+        lang = lang_schedule[state["i"] % len(lang_schedule)] if lang_schedule else None
+        state["i"] += 1
+        model(x, lengths, lang=lang).pow(2).mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def bench_train_step(batch_size: int, frames: int, repeats: int) -> Dict[str, object]:
+    torch.manual_seed(0)
+    dense = _Stack()
+    params = prunable_parameters(dense)
+    gen = torch.Generator().manual_seed(1)
+    masks = MaskSet({l: {n: torch.rand(p.shape, generator=gen) > 0.7 for n, p in params.items()} for l in ("en", "fr")})
+
+    masked = _Stack()
+    masked.load_state_dict(dense.state_dict())
+    attach(masked, masks, mode="hard", lang_list=["en", "fr"])
+
+    pruned = _Stack()
+    pruned.load_state_dict(dense.state_dict())
+    modules = dict(pruned.named_modules())
+    for name in params:
+        owner, _, local = name.rpartition(".")
+        prune.custom_from_mask(modules[owner], local, masks["en"][name])
+
+    parametrized = _Stack()
+    parametrized.load_state_dict(dense.state_dict())
+    modules = dict(parametrized.named_modules())
+    for name in params:
+        owner, _, local = name.rpartition(".")
+        parametrize.register_parametrization(modules[owner], local, _MaskMultiply(masks["en"][name]))
+
+    x = torch.randn(batch_size, frames + EMFORMER["right_context_length"], EMFORMER["input_dim"])
+    lengths = torch.full((batch_size,), frames)
+    switch = [torch.zeros(batch_size, dtype=torch.long), torch.ones(batch_size, dtype=torch.long)]
+    medians = interleaved_medians(
+        {
+            "dense": _step_fn(dense, (x, lengths), []),
+            "pathways_hard_switch_every_step": _step_fn(masked, (x, lengths), switch),
+            "torch_prune_prehook": _step_fn(pruned, (x, lengths), []),
+            "parametrize_mask_multiply": _step_fn(parametrized, (x, lengths), []),
+        },
+        repeats=repeats,
+    )
+    return {
+        "model": f"torchaudio Emformer {EMFORMER}",
+        "prunable_weights": masks.num_prunable,
+        "batch": {"batch_size": batch_size, "frames": frames},
+        "repeats": repeats,
+        "median_step_s": medians,
+        "ratio_vs_dense": {k: v / medians["dense"] for k, v in medians.items()},
+        "goal": "pathways_hard_switch_every_step / dense <= 1.05",
+    }
+
+
+def _ranking_tensors(num_weights: int) -> Dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    per = 2048 * 512
+    return {f"layers.{i}.weight": torch.randn(2048, 512) for i in range((num_weights + per - 1) // per)}
+
+
+def _rss_bytes(field: str) -> int:
+    """``VmRSS`` (current) or ``VmHWM`` (peak) of this process, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak_rss() -> int:
+    """Return freed heap pages to the OS, reset the peak-RSS mark, and return the current RSS."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    Path("/proc/self/clear_refs").write_text("5")
+    return _rss_bytes("VmRSS")
+
+
+def _run_ranking(method: str, tensors: Dict[str, torch.Tensor]) -> None:
+    if method == "torch_global_unstructured":
+        holders = []
+        for value in tensors.values():
+            holder = nn.Module()
+            holder.weight = nn.Parameter(value, requires_grad=False)
+            holders.append((holder, "weight"))
+        prune.global_unstructured(holders, pruning_method=prune.L1Unstructured, amount=0.7)
+    else:
+        magnitude_masks(tensors, 0.7, scope=method)
+
+
+def ranking_child(method: str, num_weights: int) -> Dict[str, float]:
+    """Run one ranking method in this (fresh) process; report seconds and peak extra memory.
+
+    A small warm-up run first pages in the library code, which would otherwise count as memory.
+    """
+    _run_ranking(method, {"warmup.weight": torch.randn(64, 64)})
+    tensors = _ranking_tensors(num_weights)
+    baseline = _reset_peak_rss()
+    start = time.perf_counter()
+    _run_ranking(method, tensors)
+    seconds = time.perf_counter() - start
+    weights = sum(t.numel() for t in tensors.values())
+    return {"seconds": seconds, "extra_bytes_per_weight": (_rss_bytes("VmHWM") - baseline) / weights, "weights": weights}
+
+
+def bench_ranking(num_weights: int) -> Dict[str, object]:
+    results = {}
+    for method in ("global", "layerwise", "torch_global_unstructured"):
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.bench_masks", "--ranking-child", method, "--weights", str(num_weights)],
+            check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+        )
+        results[method] = json.loads(out.stdout.strip().splitlines()[-1])
+    peer = results["torch_global_unstructured"]["seconds"]
+    return {
+        "weights": results["global"]["weights"],
+        "sparsity": 0.7,
+        "methods": results,
+        "speedup_vs_torch_global_unstructured": {m: peer / r["seconds"] for m, r in results.items()},
+        "goal": ">= 20x faster than torch global_unstructured, <= 1 byte/weight peak extra memory",
+    }
+
+
+def bench_storage() -> Dict[str, object]:
+    torch.manual_seed(0)
+    model = _Stack()
+    params = prunable_parameters(model)
+    masks = MaskSet({l: magnitude_masks(params, s) for l, s in (("en", 0.7), ("fr", 0.6), ("it", 0.7), ("nl", 0.5))})
+    with tempfile.TemporaryDirectory() as tmp:
+        mask_path = masks.save(Path(tmp) / "masks.pwm")
+        ckpt = Path(tmp) / "model.pth"
+        torch.save(model.state_dict(), ckpt)
+        mask_bytes, ckpt_bytes = os.path.getsize(mask_path), os.path.getsize(ckpt)
+    return {
+        "prunable_weights": masks.num_prunable,
+        "languages": len(masks.languages),
+        "mask_file_bytes": mask_bytes,
+        "bits_per_weight_per_language": mask_bytes * 8 / (masks.num_prunable * len(masks.languages)),
+        "dense_fp32_checkpoint_bytes": ckpt_bytes,
+        "mask_file_vs_checkpoint": mask_bytes / ckpt_bytes,
+        "goal": "<= 1.02 bits per weight per language",
+    }
+
+
+def main(quick: bool = False) -> Dict[str, object]:
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
+    result = {
+        "train_step": bench_train_step(batch_size=4 if quick else 8, frames=32 if quick else 64, repeats=3 if quick else 7),
+        "ranking": bench_ranking(10_000_000 if quick else 100_000_000),
+        "storage": bench_storage(),
+    }
+    write_result("masks", result)
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--ranking-child", help=argparse.SUPPRESS)
+    parser.add_argument("--weights", type=int, default=100_000_000, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ranking_child:
+        print(json.dumps(ranking_child(args.ranking_child, args.weights)))
+    else:
+        print(json.dumps(main(args.quick), indent=2))

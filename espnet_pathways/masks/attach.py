@@ -1,0 +1,423 @@
+"""Attaching a :class:`MaskSet` to a model: one mechanism for every pruning method.
+
+Each language l has a *region* r_l, the weights its batches see and train:
+
+- ``hard`` mode: r_l = m_l (the language's mask);
+- ``soft`` mode: r_l = m_l ∪ F_l, with the free zone F_l = 1 − ∪_{k≠l} m_k (SPEC §4; with a single
+  mask this is every weight: pruned weights were zeroed at the event but stay trainable).
+
+The parameters hold the active language's effective weights θ ⊙ r_l *in place*; the rest of θ (weights
+of other pathways) waits in a stash. So the forward pass costs nothing extra and no weight is copied
+per language. Gradients are multiplied by r_l as they are accumulated, and after every optimizer step
+weights outside r_l are reset to zero: a batch of language l never changes a weight outside its
+region, momentum included. Weights outside every mask are set to exactly zero whenever masks are
+attached or replaced (the pruning event); in hard mode they stay zero.
+
+The handle is an ``nn.Module`` registered as ``model.pathway_masks``: the masks are boolean buffers
+in the model's ``state_dict`` (the stash is folded back, so checkpoints always hold the full θ),
+survive ``copy.deepcopy``, pickling, ``load_state_dict`` and ESPnet's n-best averaging (averaged
+boolean masks load as their union, identical masks exactly), and are excluded from
+DistributedDataParallel's buffer broadcast. The active language follows the ``lang`` keyword of the
+model's forward (integer ids into ``lang_list``, or codes), or :meth:`PathwayHandle.activate`.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from espnet_pathways.masks.maskset import SHARED, MaskMismatchError, MaskSet
+
+__all__ = ["attach", "PathwayHandle", "ATTR", "MODES"]
+
+ATTR = "pathway_masks"
+MODES = ("hard", "soft")
+
+LangSpec = Union[None, str, Sequence[str], torch.Tensor]
+
+_LIVE_HANDLES: "weakref.WeakSet[PathwayHandle]" = weakref.WeakSet()
+
+
+def _after_any_optimizer_step(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+    for handle in list(_LIVE_HANDLES):
+        handle._after_optimizer_step(optimizer)
+
+
+register_optimizer_step_post_hook(_after_any_optimizer_step)
+
+
+def _key(name: str) -> str:
+    """Buffer name for a parameter name (buffer names cannot hold dots)."""
+    return name.replace(".", "__")
+
+
+class _Buffers(nn.Module):
+    """An ordered list of buffers named after parameters."""
+
+    def __init__(self, names: Sequence[str], tensors: Sequence[torch.Tensor], persistent: bool) -> None:
+        super().__init__()
+        for name, tensor in zip(names, tensors):
+            self.register_buffer(_key(name), tensor, persistent=persistent)
+
+    def list(self) -> List[torch.Tensor]:
+        return list(self._buffers.values())
+
+
+def attach(
+    model: nn.Module,
+    maskset: MaskSet,
+    mode: str = "hard",
+    lang_list: Optional[Sequence[str]] = None,
+) -> "PathwayHandle":
+    """Attach ``maskset`` to ``model`` and return the handle (also ``model.pathway_masks``).
+
+    Args:
+        model: the module whose parameters the masks address by fully-qualified name.
+        maskset: the masks; every tensor name must be a parameter of ``model`` with the same shape.
+        mode: ``"hard"`` or ``"soft"`` (see the module docstring).
+        lang_list: language codes by integer id, used to read a ``lang`` tensor passed to the
+            model's forward (ESPnet's ``utt2lang_id,lang,text_int`` data entry).
+
+    Raises:
+        MaskMismatchError: naming the first tensor whose name or shape does not fit the model.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if isinstance(getattr(model, ATTR, None), PathwayHandle):
+        raise ValueError(f"{type(model).__name__} already has pathway masks attached; detach() them first")
+    return PathwayHandle(model, maskset, mode, lang_list)
+
+
+class PathwayHandle(nn.Module):
+    """Pathway masks attached to a model (create with :func:`attach`)."""
+
+    def __init__(
+        self, model: nn.Module, maskset: MaskSet, mode: str, lang_list: Optional[Sequence[str]]
+    ) -> None:
+        super().__init__()
+        params = dict(model.named_parameters())
+        for name, shape in maskset.shapes.items():
+            if name not in params:
+                raise MaskMismatchError(f"mask tensor {name!r} is not a parameter of {type(model).__name__}")
+            if tuple(params[name].shape) != tuple(shape):
+                raise MaskMismatchError(
+                    f"mask tensor {name!r} has shape {tuple(shape)}, "
+                    f"the model's parameter has {tuple(params[name].shape)}"
+                )
+        self.mode = mode
+        self.names: Tuple[str, ...] = maskset.names
+        self.languages: Tuple[str, ...] = maskset.languages
+        self.lang_list: Tuple[str, ...] = tuple(lang_list) if lang_list is not None else tuple(
+            l for l in self.languages if l != SHARED
+        )
+        self.method = maskset.method
+        self.active: Optional[str] = None
+        self._params: List[nn.Parameter] = [params[n] for n in self.names]
+        device = self._params[0].device
+        self.masks = nn.ModuleDict(
+            {
+                lang: _Buffers(self.names, [maskset[lang][n].to(device).clone() for n in self.names], True)
+                for lang in self.languages
+            }
+        )
+        self.work = _Buffers(
+            [f"active.{n}" for n in self.names] + ([f"stash.{n}" for n in self.names] if self._multi else []),
+            [torch.ones_like(p.detach()) for p in self._params]
+            + ([torch.zeros_like(p.detach()) for p in self._params] if self._multi else []),
+            persistent=False,
+        )
+        self.regions: Dict[str, List[torch.Tensor]] = {}
+        object.__setattr__(self, "_owner", model)
+        model.add_module(ATTR, self)
+        self._install_module_hooks(model)
+        self._install_param_hooks()
+        self._refresh(loaded=[True] * len(self._params))
+
+    # ------------------------------------------------------------------ state
+    @property
+    def _multi(self) -> bool:
+        return len(self.languages) > 1
+
+    def _actives(self) -> List[torch.Tensor]:
+        return self.work.list()[: len(self._params)]
+
+    def _stashes(self) -> List[Optional[torch.Tensor]]:
+        if not self._multi:
+            return [None] * len(self._params)
+        return self.work.list()[len(self._params) :]
+
+    def _masks_of(self, lang: str) -> List[torch.Tensor]:
+        return self.masks[lang].list()
+
+    def _compute_regions(self) -> None:
+        """r_l = m_l (hard) or m_l ∪ F_l (soft); ``self.masking`` is False when every region is full."""
+        self.regions = {}
+        for lang in self.languages:
+            own = self._masks_of(lang)
+            if self.mode == "hard":
+                self.regions[lang] = own
+                continue
+            others = [l for l in self.languages if l != lang]
+            region = []
+            for i, mask in enumerate(own):
+                taken = torch.zeros_like(mask)
+                for other in others:
+                    taken |= self._masks_of(other)[i]
+                region.append(mask | ~taken)
+            self.regions[lang] = region
+        self.masking = not all(bool(r.all()) for regs in self.regions.values() for r in regs)
+
+    def _default_language(self) -> str:
+        return SHARED if SHARED in self.languages else self.languages[0]
+
+    # ----------------------------------------------------- weights in place
+    @torch.no_grad()
+    def _gather(self) -> None:
+        """Parameters := full θ (fold the stash back)."""
+        for param, stash in zip(self._params, self._stashes()):
+            if stash is not None:
+                param.add_(stash)
+
+    @torch.no_grad()
+    def _scatter(self, lang: str) -> None:
+        """From full θ in the parameters: keep θ ⊙ r_lang in place, stash the rest."""
+        for param, active, stash, region in zip(
+            self._params, self._actives(), self._stashes(), self.regions[lang]
+        ):
+            active.copy_(region)
+            if stash is not None:
+                stash.copy_(param).addcmul_(param, active, value=-1)
+            param.mul_(active)
+        self.active = lang
+
+    @torch.no_grad()
+    def _refresh(self, loaded: Sequence[bool]) -> None:
+        """Re-derive regions and re-split θ after the masks or the weights changed.
+
+        Args:
+            loaded: per parameter, whether it already holds the full θ (freshly loaded or
+                attached); the others still hold the split form and are gathered first.
+        """
+        for param, stash, full in zip(self._params, self._stashes(), loaded):
+            if stash is not None and not full:
+                param.add_(stash)
+        self._compute_regions()
+        for param, *masks in zip(self._params, *(self._masks_of(l) for l in self.languages)):
+            union = masks[0]
+            for mask in masks[1:]:
+                union = union | mask
+            param.masked_fill_(~union, 0.0)
+        self._scatter(self.active or self._default_language())
+
+    # ------------------------------------------------------------- public API
+    def activate(self, lang: str) -> None:
+        """Make ``lang``'s pathway the active one (falls back to the shared mask ``"*"``)."""
+        lang = self.resolve(lang)
+        if lang != self.active:
+            self._gather()
+            self._scatter(lang)
+
+    def resolve(self, lang: str) -> str:
+        """The mask-set key used for language ``lang``."""
+        if lang in self.languages:
+            return lang
+        if SHARED in self.languages:
+            return SHARED
+        raise KeyError(
+            f"language {lang!r} has no pathway (mask set languages: {', '.join(self.languages)})"
+        )
+
+    def activate_batch(self, lang: LangSpec) -> None:
+        """Activate the pathway of a batch's languages (ids into ``lang_list`` or codes).
+
+        A batch mixing languages runs through the shared mask ``"*"``; without one it is an error.
+        """
+        codes = self._codes(lang)
+        if len(codes) == 1:
+            self.activate(codes[0])
+        elif SHARED in self.languages:
+            self.activate(SHARED)
+        else:
+            raise ValueError(
+                f"batch mixes languages {codes} but the mask set has no shared mask '*': "
+                "use single-language batches (utt2category) or add a shared mask"
+            )
+
+    def _codes(self, lang: LangSpec) -> List[str]:
+        if isinstance(lang, str):
+            return [lang]
+        if isinstance(lang, torch.Tensor):
+            ids = sorted({int(i) for i in lang.reshape(-1).tolist() if int(i) >= 0})
+            for i in ids:
+                if i >= len(self.lang_list):
+                    raise KeyError(f"language id {i} is outside lang_list {list(self.lang_list)}")
+            return [self.lang_list[i] for i in ids]
+        return sorted(set(lang))
+
+    def maskset(self) -> MaskSet:
+        """The current masks as a :class:`MaskSet` (CPU copies)."""
+        return MaskSet(
+            {l: {n: m.detach().cpu().clone() for n, m in zip(self.names, self._masks_of(l))} for l in self.languages},
+            method=self.method,
+        )
+
+    def region(self, lang: str) -> Dict[str, torch.Tensor]:
+        """Language ``lang``'s region r_lang (what its batches see and train)."""
+        return dict(zip(self.names, self.regions[self.resolve(lang)]))
+
+    def parameters_by_name(self) -> Dict[str, nn.Parameter]:
+        """The masked parameters by name."""
+        return dict(zip(self.names, self._params))
+
+    @torch.no_grad()
+    def full_weights(self) -> Dict[str, torch.Tensor]:
+        """Full θ of every masked tensor (parameter + stash), as new tensors."""
+        return {
+            n: (p.detach().clone() if s is None else p.detach() + s)
+            for n, p, s in zip(self.names, self._params, self._stashes())
+        }
+
+    @torch.no_grad()
+    def set_masks(self, maskset: MaskSet, mode: Optional[str] = None) -> None:
+        """Replace the masks (a pruning event): weights outside every new mask become zero.
+
+        Args:
+            maskset: same languages and tensors as the attached set.
+            mode: switch between ``"hard"`` and ``"soft"`` at the same time (optional).
+        """
+        if maskset.languages != self.languages or maskset.names != self.names:
+            raise MaskMismatchError(
+                f"set_masks: mask set covers languages {maskset.languages} and {len(maskset.names)} "
+                f"tensors; attached: {self.languages} and {len(self.names)} tensors"
+            )
+        if mode is not None:
+            if mode not in MODES:
+                raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            self.mode = mode
+        self._gather()
+        for lang in self.languages:
+            for buf, name in zip(self._masks_of(lang), self.names):
+                buf.copy_(maskset[lang][name])
+        self._refresh(loaded=[True] * len(self._params))
+        if maskset.method is not None:
+            self.method = maskset.method
+
+    @torch.no_grad()
+    def squash(self, lang: Optional[str] = None) -> nn.Module:
+        """Bake ``lang``'s mask (default: the active pathway) into plain weights and detach.
+
+        The model is left as an ordinary module whose weights are exactly θ ⊙ m_lang.
+        """
+        lang = self.resolve(lang) if lang is not None else (self.active or self._default_language())
+        self._gather()
+        for param, mask in zip(self._params, self._masks_of(lang)):
+            param.masked_fill_(~mask, 0.0)
+        return self._remove(gather=False)
+
+    def detach(self) -> nn.Module:
+        """Remove the masks and hooks; the parameters keep the full θ (pruned weights stay 0)."""
+        return self._remove(gather=True)
+
+    # ------------------------------------------------------------------ hooks
+    def _install_module_hooks(self, model: nn.Module) -> None:
+        self._module_hooks: List[Tuple[nn.Module, str, int]] = []
+        hook = model.register_forward_pre_hook(self._before_forward, with_kwargs=True)
+        self._module_hooks.append((model, "_forward_pre_hooks", hook.id))
+        if self._multi:
+            owners: Dict[int, Tuple[nn.Module, List[Tuple[str, int]]]] = {}
+            modules = dict(model.named_modules())
+            for i, name in enumerate(self.names):
+                owner_name, _, local = name.rpartition(".")
+                owner = modules[owner_name]
+                owners.setdefault(id(owner), (owner, []))[1].append((local, i))
+            for owner, entries in owners.values():
+                hook = owner.register_state_dict_post_hook(functools.partial(self._full_state, entries))
+                self._module_hooks.append((owner, "_state_dict_hooks", hook.id))
+        self.register_load_state_dict_post_hook(self._after_load)
+        model._ddp_params_and_buffers_to_ignore = list(
+            getattr(model, "_ddp_params_and_buffers_to_ignore", [])
+        ) + [f"{ATTR}.{name}" for name, _ in self.named_buffers()]
+
+    def _install_param_hooks(self) -> None:
+        self._param_hooks = [
+            param.register_post_accumulate_grad_hook(functools.partial(self._mask_grad, i))
+            for i, param in enumerate(self._params)
+            if param.requires_grad
+        ]
+        _LIVE_HANDLES.add(self)
+
+    def _before_forward(self, module: nn.Module, args, kwargs) -> None:
+        lang = kwargs.get("lang")
+        if lang is not None:
+            self.activate_batch(lang)
+
+    def _mask_grad(self, index: int, param: torch.Tensor) -> None:
+        if self.masking and param.grad is not None:
+            param.grad.mul_(self._actives()[index])
+
+    @torch.no_grad()
+    def _after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if not self.masking:
+            return
+        stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        pairs = [(p, a) for p, a in zip(self._params, self._actives()) if id(p) in stepped]
+        if pairs:
+            torch._foreach_mul_([p for p, _ in pairs], [a for _, a in pairs])
+
+    def _full_state(self, entries, module, state_dict, prefix, local_metadata) -> None:
+        stashes = self._stashes()
+        for local, index in entries:
+            key = prefix + local
+            value = state_dict.get(key)
+            if value is not None and not isinstance(value, nn.Parameter):
+                state_dict[key] = value + stashes[index]
+
+    def _after_load(self, module: nn.Module, incompatible_keys) -> None:
+        missing = set(incompatible_keys.missing_keys)
+        self._refresh(loaded=[name not in missing for name in self.names])
+
+    def _remove(self, gather: bool) -> nn.Module:
+        model = self._owner
+        if gather:
+            self._gather()
+        for owner, attr, hook_id in self._module_hooks:
+            getattr(owner, attr).pop(hook_id, None)
+            owner._forward_pre_hooks_with_kwargs.pop(hook_id, None)
+        for hook in self._param_hooks:
+            hook.remove()
+        _LIVE_HANDLES.discard(self)
+        ours = {f"{ATTR}.{name}" for name, _ in self.named_buffers()}
+        model._ddp_params_and_buffers_to_ignore = [
+            n for n in getattr(model, "_ddp_params_and_buffers_to_ignore", []) if n not in ours
+        ]
+        del model._modules[ATTR]
+        return model
+
+    # ------------------------------------------------------ copy and pickle
+    def _apply(self, fn, recurse: bool = True):
+        # ``.to()``/``.half()`` replace buffers by new tensors: re-derive the regions from them.
+        module = super()._apply(fn, recurse)
+        self._compute_regions()
+        return module
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_param_hooks", None)  # tensor hooks do not travel with copied parameters
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._install_param_hooks()
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}, languages={list(self.languages)}, tensors={len(self.names)}, active={self.active}"
+
+
+def iter_handles() -> Iterable[PathwayHandle]:
+    """Handles currently attached in this process."""
+    return list(_LIVE_HANDLES)

@@ -1,0 +1,29 @@
+"""espnet-pathways: ASR Pathways and Dynamic ASR Pathways as an ESPnet plugin."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="espnet-pathways",
+    version="0.1.0",
+    description=(
+        "Per-language pruning of multilingual streaming ASR models "
+        "(ASR Pathways, Dynamic ASR Pathways) as an ESPnet plugin"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["espnet_pathways", "espnet_pathways.*"]),
+    package_data={"espnet_pathways": ["conf/*.yaml"]},
+    python_requires=">=3.10,<3.12",
+    install_requires=[
+        "espnet==202511",
+        "torch==2.11.*",
+        "torchaudio==2.11.*",
+        "sentencepiece>=0.1.99",
+        "pyyaml>=6.0",
+        "soundfile>=0.12",
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+        "wordfreq==3.1.1",
+    ],
+    extras_require={"dev": ["pytest>=7.4", "pytest-timeout>=2.2"]},
+)

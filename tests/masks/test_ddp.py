@@ -1,0 +1,77 @@
+"""Pathway masks under DistributedDataParallel (2 CPU processes, gloo)."""
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from espnet_pathways.masks import MaskSet, attach, prunable_parameters
+
+LANGS = ["en", "fr"]
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 3))
+
+
+def _masks(model):
+    gen = torch.Generator().manual_seed(7)
+    params = prunable_parameters(model)
+    return MaskSet({l: {n: torch.rand(p.shape, generator=gen) < 0.6 for n, p in params.items()} for l in LANGS})
+
+
+def _data(step):
+    gen = torch.Generator().manual_seed(100 + step)
+    return torch.randn(4, 6, generator=gen), torch.randn(4, 3, generator=gen)
+
+
+class _LangModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = _model()
+
+    def forward(self, x, lang=None):
+        return self.net(x)
+
+
+def _train(model, wrapped, rank, world):
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for step in range(6):
+        x, y = _data(step)
+        shard = slice(rank * 4 // world, (rank + 1) * 4 // world)
+        lang = torch.full((4 // world,), step % 2)
+        loss = (wrapped(x[shard], lang=lang) - y[shard]).pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return model.pathway_masks.full_weights()
+
+
+def _worker(rank, world, init_file, out_file):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    model = _LangModel()
+    attach(model, _masks(model), lang_list=LANGS)
+    ddp = nn.parallel.DistributedDataParallel(model)
+    full = _train(model, ddp, rank, world)
+    gathered = [None] * world
+    dist.all_gather_object(gathered, {k: v.clone() for k, v in full.items()})
+    if rank == 0:
+        torch.save({"weights": gathered, "masks": model.pathway_masks.maskset()}, out_file)
+    dist.destroy_process_group()
+
+
+def test_ddp_two_processes_match_single_process(tmp_path):
+    out = tmp_path / "ddp.pt"
+    mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)
+    result = torch.load(out, weights_only=False)
+    rank0, rank1 = result["weights"]
+    single = _LangModel()
+    masks = _masks(single)
+    attach(single, masks, lang_list=LANGS)
+    expected = _train(single, single, 0, 1)
+    assert result["masks"] == masks
+    for name in expected:
+        assert torch.equal(rank0[name], rank1[name]), f"{name} differs between ranks"
+        assert torch.allclose(rank0[name], expected[name], atol=1e-5), f"{name} differs from single process"
+        assert bool((rank0[name][~masks.union()[name]] == 0).all())
