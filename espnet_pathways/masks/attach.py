@@ -136,7 +136,7 @@ class PathwayHandle(nn.Module):
         model.add_module(ATTR, self)
         self._install_module_hooks(model)
         self._install_param_hooks()
-        self._refresh(loaded=[True] * len(self._params))
+        self._refresh(loaded=[True] * len(self._params), zero_pruned=True)
 
     # ------------------------------------------------------------------ state
     @property
@@ -196,22 +196,24 @@ class PathwayHandle(nn.Module):
         self.active = lang
 
     @torch.no_grad()
-    def _refresh(self, loaded: Sequence[bool]) -> None:
-        """Re-derive regions and re-split θ after the masks or the weights changed.
+    def _refresh(self, loaded: Sequence[bool], zero_pruned: bool) -> None:
+        """Re-derive regions and re-split θ after the masks, the mode or the weights changed.
 
         Args:
             loaded: per parameter, whether it already holds the full θ (freshly loaded or
                 attached); the others still hold the split form and are gathered first.
+            zero_pruned: set weights outside every mask to zero (a pruning event, or hard mode).
         """
         for param, stash, full in zip(self._params, self._stashes(), loaded):
             if stash is not None and not full:
                 param.add_(stash)
         self._compute_regions()
-        for param, *masks in zip(self._params, *(self._masks_of(l) for l in self.languages)):
-            union = masks[0]
-            for mask in masks[1:]:
-                union = union | mask
-            param.masked_fill_(~union, 0.0)
+        if zero_pruned:
+            for param, *masks in zip(self._params, *(self._masks_of(l) for l in self.languages)):
+                union = masks[0]
+                for mask in masks[1:]:
+                    union = union | mask
+                param.masked_fill_(~union, 0.0)
         self._scatter(self.active or self._default_language())
 
     # ------------------------------------------------------------- public API
@@ -303,9 +305,18 @@ class PathwayHandle(nn.Module):
         for lang in self.languages:
             for buf, name in zip(self._masks_of(lang), self.names):
                 buf.copy_(maskset[lang][name])
-        self._refresh(loaded=[True] * len(self._params))
+        self._refresh(loaded=[True] * len(self._params), zero_pruned=True)
         if maskset.method is not None:
             self.method = maskset.method
+
+    @torch.no_grad()
+    def set_mode(self, mode: str) -> None:
+        """Switch between ``"hard"`` (weights outside every mask become zero) and ``"soft"``."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self._gather()
+        self.mode = mode
+        self._refresh(loaded=[True] * len(self._params), zero_pruned=mode == "hard")
 
     @torch.no_grad()
     def squash(self, lang: Optional[str] = None) -> nn.Module:
@@ -379,7 +390,7 @@ class PathwayHandle(nn.Module):
 
     def _after_load(self, module: nn.Module, incompatible_keys) -> None:
         missing = set(incompatible_keys.missing_keys)
-        self._refresh(loaded=[name not in missing for name in self.names])
+        self._refresh(loaded=[name not in missing for name in self.names], zero_pruned=self.mode == "hard")
 
     def _remove(self, gather: bool) -> nn.Module:
         model = self._owner

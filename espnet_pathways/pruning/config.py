@@ -1,0 +1,158 @@
+"""The ``pruning_conf`` block of an ESPnet training config, parsed and validated.
+
+Example (YAML, next to the rest of an ESPnet config)::
+
+    pruning_conf:
+        method: adaptive_lth          # imp | lth | lap | adaptive_imp | adaptive_lth | pathways | dynamic_pathways
+        target_sparsity: 0.7
+        schedule: cubic               # cubic | geometric | constant
+        initial_sparsity: 0.1
+        num_events: 5                 # cubic: events k = 0..N
+        prune_interval: 200           # T, optimizer steps between pruning events
+        adapt_interval: 50            # n < T, steps between re-rankings (adaptive methods)
+        ranking: global               # global | layerwise
+        include: [encoder, decoder, joint]
+        exclude: []
+        rewind_to: exp/dense/valid.loss.ave.pth   # LTH; default: the --init_param model
+        languages: [fr]               # mask keys: one language (monolingual) / "*" (LAP) / all (pathways)
+        init_masks: [exp/lth_fr/masks.pwm, exp/lth_nl/masks.pwm]   # pathways / dynamic_pathways
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Mapping, Optional
+
+from espnet_pathways.masks import SCHEDULES, SHARED, SparsitySchedule, check_sparsity
+
+__all__ = ["PruningConfig", "METHODS", "PruningConfigError"]
+
+METHODS = ("imp", "lth", "lap", "adaptive_imp", "adaptive_lth", "pathways", "dynamic_pathways")
+"""imp/lth: monolingual magnitude pruning (LTH rewinds to θ0 after each event); lap: one shared mask
+on mixed-language data; adaptive_*: soft pruning with re-ranking every ``adapt_interval`` steps;
+pathways: fixed per-language masks trained with monolingual batches; dynamic_pathways: per-language
+masks re-ranked inside each language's mask plus free zone."""
+
+
+class PruningConfigError(ValueError):
+    """An inconsistent or misspelled ``pruning_conf``."""
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    """Validated pruning settings (see the module docstring for the YAML form)."""
+
+    method: str
+    target_sparsity: float = 0.0
+    schedule: str = "cubic"
+    initial_sparsity: float = 0.0
+    num_events: int = 1
+    rate: float = 0.2
+    start_step: int = 0
+    prune_interval: int = 1
+    adapt_interval: Optional[int] = None
+    freeze_step: Optional[int] = None
+    ranking: str = "global"
+    include: Optional[List[str]] = None
+    exclude: Optional[List[str]] = None
+    rewind_to: Optional[str] = None
+    languages: Optional[List[str]] = None
+    init_masks: List[str] = field(default_factory=list)
+    reset_optimizer_state: bool = True
+
+    @classmethod
+    def from_dict(cls, conf: Mapping[str, Any], key: str = "pruning_conf") -> "PruningConfig":
+        """Build from a YAML mapping; unknown keys and bad values raise naming the key."""
+        if not isinstance(conf, Mapping):
+            raise PruningConfigError(f"{key} must be a mapping, got {type(conf).__name__}")
+        known = {f.name for f in fields(cls)}
+        for name in conf:
+            if name not in known:
+                close = difflib.get_close_matches(str(name), sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise PruningConfigError(f"{key}: unknown key {name!r}{hint}")
+        if "method" not in conf:
+            raise PruningConfigError(f"{key}: 'method' is required (one of {', '.join(METHODS)})")
+        values: Dict[str, Any] = dict(conf)
+        for name in ("include", "exclude", "languages", "init_masks"):
+            if isinstance(values.get(name), str):
+                values[name] = [values[name]]
+        try:
+            config = cls(**values)
+        except PruningConfigError as e:
+            raise PruningConfigError(f"{key}: {e}") from None
+        return config
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise PruningConfigError(f"method: unknown {self.method!r} (choose from {', '.join(METHODS)})")
+        for name in ("target_sparsity", "initial_sparsity"):
+            try:
+                check_sparsity(getattr(self, name), name)
+            except ValueError as e:
+                raise PruningConfigError(str(e)) from None
+        if self.schedule not in SCHEDULES:
+            raise PruningConfigError(f"schedule: unknown {self.schedule!r} (choose from {', '.join(SCHEDULES)})")
+        if self.ranking not in ("global", "layerwise"):
+            raise PruningConfigError(f"ranking: must be 'global' or 'layerwise', got {self.ranking!r}")
+        if self.prune_interval <= 0:
+            raise PruningConfigError(f"prune_interval must be > 0, got {self.prune_interval}")
+        if self.adaptive:
+            if self.adapt_interval is None:
+                raise PruningConfigError(f"method {self.method} needs adapt_interval (n < prune_interval)")
+            if not 0 < self.adapt_interval < self.prune_interval:
+                raise PruningConfigError(
+                    f"adapt_interval (n={self.adapt_interval}) must satisfy 0 < n < prune_interval "
+                    f"(T={self.prune_interval})"
+                )
+        elif self.adapt_interval is not None:
+            raise PruningConfigError(f"adapt_interval is only used by adaptive methods, not {self.method}")
+        if self.method in ("pathways", "dynamic_pathways") and not self.init_masks:
+            raise PruningConfigError(f"method {self.method} needs init_masks (mask files of the languages)")
+        if self.method == "lap" and self.languages not in (None, [SHARED]):
+            raise PruningConfigError(f"lap prunes one shared mask: languages must be ['{SHARED}'] or unset")
+        if self.method in ("imp", "lth", "adaptive_imp", "adaptive_lth") and self.languages is not None:
+            if len(self.languages) != 1:
+                raise PruningConfigError(f"{self.method} is monolingual: give one language, got {self.languages}")
+        if self.freeze_step is not None and self.freeze_step < 0:
+            raise PruningConfigError(f"freeze_step must be >= 0, got {self.freeze_step}")
+        try:
+            self.sparsity_schedule()
+        except ValueError as e:
+            raise PruningConfigError(str(e)) from None
+
+    @property
+    def adaptive(self) -> bool:
+        """Soft pruning with re-ranking (adaptive IMP/LTH, Dynamic ASR Pathways)."""
+        return self.method in ("adaptive_imp", "adaptive_lth", "dynamic_pathways")
+
+    @property
+    def rewinds(self) -> bool:
+        """Lottery-ticket rewinding to θ0 after each pruning event."""
+        return self.method in ("lth", "adaptive_lth")
+
+    @property
+    def prunes(self) -> bool:
+        """Whether the method has pruning events (fixed ASR Pathways has none)."""
+        return self.method != "pathways"
+
+    def sparsity_schedule(self) -> SparsitySchedule:
+        return SparsitySchedule(
+            kind=self.schedule,
+            final=self.target_sparsity,
+            initial=self.initial_sparsity,
+            start=self.start_step,
+            interval=self.prune_interval,
+            num_events=self.num_events if self.schedule == "cubic" else None,
+            rate=self.rate if self.schedule == "geometric" else None,
+        )
+
+    def hard_from(self) -> int:
+        """Step from which masks are fixed and applied hard (adaptive methods: after adapting
+        for one more interval at the target; other methods are hard from the start)."""
+        if not self.adaptive:
+            return 0
+        if self.freeze_step is not None:
+            return self.freeze_step
+        return self.sparsity_schedule().end + self.prune_interval

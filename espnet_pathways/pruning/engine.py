@@ -1,0 +1,319 @@
+"""The pruning engine: runs a pruning method (SPEC §4) from the optimizer's steps.
+
+The engine is an ``nn.Module`` registered as ``model.pathway_pruning`` next to the masks
+(``model.pathway_masks``, see :mod:`espnet_pathways.masks.attach`). Its state (optimizer steps
+taken, events fired, whether masks are fixed) lives in buffers, so it travels with every ESPnet
+checkpoint and ``--resume`` continues exactly where a run stopped. Hooks, not a forked trainer:
+
+- ``optimizer.register_step_post_hook``: counts optimizer steps (gradient accumulation respected)
+  and fires pruning events (at ``start + k*T``) and adaptation events (every ``n`` steps);
+- a forward pre-hook fires the step-0 event at the first training forward, i.e. after ESPnet has
+  loaded ``--init_param``;
+- a forward hook adds the active pathway's ``sparsity`` to the stats ESPnet's reporter logs.
+
+Every method goes through the one mask mechanism (``PathwayHandle.set_masks``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import torch
+from torch import nn
+
+from espnet_pathways.masks import (
+    SHARED,
+    MaskMismatchError,
+    MaskSet,
+    PathwayHandle,
+    attach,
+    magnitude_masks,
+    prunable_parameters,
+)
+from espnet_pathways.pruning.config import PruningConfig
+
+__all__ = ["PruningEngine", "ENGINE_ATTR", "attach_pruning", "rank_within"]
+
+ENGINE_ATTR = "pathway_pruning"
+
+
+def rank_within(
+    tensors: Mapping[str, torch.Tensor],
+    sparsity: float,
+    scope: str,
+    candidates: Optional[Mapping[str, torch.Tensor]] = None,
+) -> Dict[str, torch.Tensor]:
+    """Keep the largest ``(1 - sparsity) * |P|`` weights, chosen among ``candidates`` only.
+
+    Unlike :func:`magnitude_masks`, whose sparsity is relative to the candidates, the sparsity here
+    is over all weights P (per tensor for ``layerwise``): this is how a pathway is re-ranked inside
+    its region at the schedule's sparsity.
+    """
+    if candidates is None:
+        return magnitude_masks(tensors, sparsity, scope)
+    groups = [list(tensors)] if scope == "global" else [[n] for n in tensors]
+    out: Dict[str, torch.Tensor] = {}
+    for names in groups:
+        total = sum(tensors[n].numel() for n in names)
+        available = sum(int(candidates[n].sum()) for n in names)
+        keep = min(int(round((1.0 - sparsity) * total)), available)
+        if keep == 0:
+            out.update({n: torch.zeros_like(candidates[n], dtype=torch.bool) for n in names})
+            continue
+        relative = 1.0 - keep / available
+        out.update(
+            magnitude_masks({n: tensors[n] for n in names}, relative, "global", {n: candidates[n] for n in names})
+        )
+    return {n: out[n] for n in tensors}
+
+
+def attach_pruning(
+    model: nn.Module,
+    config: PruningConfig,
+    lang_list: Sequence[str] = (),
+    init_param: Optional[str] = None,
+) -> "PruningEngine":
+    """Attach all-True masks for the method's languages and the engine that will prune them.
+
+    The masks are filled from ``init_masks`` (pathways methods) and pruned by the schedule when
+    training starts; at inference the trained masks come from the checkpoint.
+    """
+    return PruningEngine(model, config, lang_list, init_param)
+
+
+class PruningEngine(nn.Module):
+    """Drives one pruning method on ``model`` (create with :func:`attach_pruning`)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: PruningConfig,
+        lang_list: Sequence[str] = (),
+        init_param: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.schedule = config.sparsity_schedule() if config.prunes else None
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("events_done", torch.zeros((), dtype=torch.long))
+        self.register_buffer("started", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("frozen", torch.zeros((), dtype=torch.bool))
+        self.lang_list = list(lang_list)
+        self.rewind_to = config.rewind_to or (init_param.split(":")[0] if init_param else None)
+        self._theta0: Optional[Dict[str, torch.Tensor]] = None
+        self._optimizers: List[torch.optim.Optimizer] = []
+        params = prunable_parameters(model, config.include, config.exclude)
+        maskset = MaskSet.full(params, self._languages(), method=config.method)
+        handle = attach(model, maskset, mode=self._mode(), lang_list=self.lang_list or None)
+        object.__setattr__(self, "_owner", model)
+        model.add_module(ENGINE_ATTR, self)
+        model._ddp_params_and_buffers_to_ignore = list(model._ddp_params_and_buffers_to_ignore) + [
+            f"{ENGINE_ATTR}.{name}" for name, _ in self.named_buffers()
+        ]
+        model.register_forward_pre_hook(self._before_forward)
+        model.register_forward_hook(self._report_sparsity)
+        self.register_load_state_dict_post_hook(self._after_load)
+        self._sparsity = {lang: 0.0 for lang in handle.languages}
+
+    # ------------------------------------------------------------ properties
+    @property
+    def handle(self) -> PathwayHandle:
+        return self._owner.pathway_masks
+
+    def _languages(self) -> List[str]:
+        conf = self.config
+        if conf.method == "lap":
+            return [SHARED]
+        if conf.languages:
+            return list(conf.languages)
+        if conf.method in ("pathways", "dynamic_pathways"):
+            if not self.lang_list:
+                raise ValueError(f"{conf.method} needs the language list (--lang_list) or pruning_conf.languages")
+            return list(self.lang_list)
+        return [SHARED]
+
+    def _mode(self) -> str:
+        return "soft" if self.config.adaptive and not bool(self.frozen) else "hard"
+
+    def sparsity(self, lang: Optional[str] = None) -> float:
+        """Current sparsity (over the prunable set) of ``lang`` (default: the active pathway)."""
+        return self._sparsity[self.handle.resolve(lang) if lang else self.handle.active]
+
+    # ------------------------------------------------------------ training hooks
+    def bind(self, optimizer: torch.optim.Optimizer) -> None:
+        """Follow ``optimizer``'s steps; checks the rewind checkpoint once, before training."""
+        if self.config.rewinds and self._theta0 is None:
+            self._theta0 = self._load_theta0()
+        optimizer.register_step_post_hook(self._after_step)
+        self._optimizers.append(optimizer)
+
+    def _before_forward(self, module: nn.Module, args) -> None:
+        if module.training and not bool(self.started):
+            self._start()
+
+    def _after_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+        if optimizer is not self._optimizers[0]:
+            return
+        self.step += 1
+        if bool(self.frozen):
+            return
+        step = int(self.step)
+        event = self.schedule.event_at(step) if self.schedule is not None else None
+        if event is not None and event >= int(self.events_done):
+            self._prune_event(event, step)
+        elif self._adapt_due(step):
+            self._adapt(step)
+        if self.config.adaptive and step >= self.config.hard_from():
+            self.freeze()
+
+    def _report_sparsity(self, module: nn.Module, args, output) -> None:
+        if isinstance(output, tuple) and len(output) == 3 and isinstance(output[1], dict):
+            output[1]["sparsity"] = torch.tensor(self.sparsity())
+
+    def _after_load(self, module: nn.Module, incompatible_keys) -> None:
+        self.handle.set_mode(self._mode())
+        self._update_sparsity()
+
+    # ------------------------------------------------------------ events
+    def _start(self) -> None:
+        """First training forward: load initial masks, fire a step-0 event."""
+        self.started.fill_(True)
+        if self.config.init_masks:
+            self.handle.set_masks(self._initial_masks())
+            self._update_sparsity()
+            logging.info("pathways: initial masks %s", {l: round(s, 4) for l, s in self._sparsity.items()})
+        if self.schedule is not None and self.schedule.event_at(int(self.step)) == 0 and int(self.events_done) == 0:
+            self._prune_event(0, int(self.step))
+
+    def _initial_masks(self) -> MaskSet:
+        masks: Dict[str, Dict[str, torch.Tensor]] = {}
+        for path in self.config.init_masks:
+            loaded = MaskSet.load(path)
+            for lang in loaded.languages:
+                masks.setdefault(lang, dict(loaded[lang]))
+        languages = self.handle.languages
+        missing = [l for l in languages if l not in masks and SHARED not in masks]
+        if missing:
+            raise ValueError(f"init_masks {self.config.init_masks} have no mask for language(s) {missing}")
+        try:
+            return MaskSet({l: masks[l] if l in masks else masks[SHARED] for l in languages}, method=self.config.method)
+        except MaskMismatchError as e:
+            raise MaskMismatchError(f"init_masks do not fit the model: {e}") from None
+
+    def _adapt_due(self, step: int) -> bool:
+        conf = self.config
+        return (
+            conf.adaptive
+            and int(self.events_done) > 0
+            and step < conf.hard_from()
+            and (step - conf.start_step) % conf.adapt_interval == 0
+        )
+
+    def _rerank(self, sparsity: float) -> MaskSet:
+        """New masks at ``sparsity`` for every pathway, by the method's candidate rule."""
+        handle, conf = self.handle, self.config
+        weights = handle.full_weights()
+        current = handle.maskset()
+        masks = {}
+        for lang in handle.languages:
+            if conf.method == "dynamic_pathways":
+                candidates = handle.region(lang)  # m_z ∪ free zone F_z
+            elif conf.adaptive:
+                candidates = None  # soft: every weight competes, regrown ones can re-enter
+            else:
+                candidates = current[lang]  # IMP/LTH/LAP: prune further from m ⊙ θ
+            masks[lang] = rank_within(weights, sparsity, conf.ranking, candidates)
+        return MaskSet(masks, method=conf.method)
+
+    def _prune_event(self, event: int, step: int) -> None:
+        sparsity = self.schedule.sparsity_of_event(event)
+        new = self._rerank(sparsity)
+        if self.config.rewinds:
+            self._rewind()
+        self.handle.set_masks(new)
+        if not self.config.adaptive:
+            self._zero_pruned_optimizer_state()
+        self.events_done.fill_(event + 1)
+        self._update_sparsity()
+        upcoming = [s for s, _ in self.schedule.events() if s > step]
+        logging.info(
+            "pruning event %d/%d at step %d (%s): sparsity %s; next %s",
+            event + 1, self.schedule.last_event + 1, step, self.config.method,
+            {l: round(s, 4) for l, s in self._sparsity.items()},
+            f"event at step {upcoming[0]}" if upcoming else "event: none (target reached)",
+        )
+
+    def _adapt(self, step: int) -> None:
+        sparsity = self.schedule.sparsity_of_event(int(self.events_done) - 1)
+        self.handle.set_masks(self._rerank(sparsity))
+        self._update_sparsity()
+        logging.debug("adaptation at step %d: re-ranked at sparsity %.4f", step, sparsity)
+
+    def freeze(self) -> None:
+        """Fix the masks and apply them hard from now on (adaptive methods, end of pruning)."""
+        if bool(self.frozen):
+            return
+        if self.config.adaptive and int(self.events_done) > 0:
+            final = self._rerank(self.schedule.sparsity_of_event(int(self.events_done) - 1))
+        else:
+            final = self.handle.maskset()
+        self.frozen.fill_(True)
+        self.handle.set_masks(final, mode="hard")
+        self._zero_pruned_optimizer_state()
+        self._update_sparsity()
+        logging.info("masks fixed at step %d (hard from now on): %s", int(self.step),
+                     {l: round(s, 4) for l, s in self._sparsity.items()})
+
+    # ------------------------------------------------------------ helpers
+    def _update_sparsity(self) -> None:
+        maskset = self.handle.maskset()
+        self._sparsity = {lang: maskset.sparsity(lang) for lang in maskset.languages}
+
+    def _load_theta0(self) -> Dict[str, torch.Tensor]:
+        if not self.rewind_to:
+            raise ValueError("lottery-ticket rewinding needs pruning_conf.rewind_to or --init_param (θ0)")
+        path = Path(self.rewind_to)
+        if not path.is_file():
+            raise FileNotFoundError(f"pruning_conf.rewind_to: checkpoint not found: {path}")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+            state = state["model"]  # an ESPnet checkpoint.pth
+        theta0 = {}
+        for name, param in self._owner.named_parameters():
+            if name not in state:
+                raise MaskMismatchError(f"rewind checkpoint {path} has no parameter {name!r}")
+            if tuple(state[name].shape) != tuple(param.shape):
+                raise MaskMismatchError(
+                    f"rewind checkpoint {path}: {name!r} has shape {tuple(state[name].shape)}, "
+                    f"the model has {tuple(param.shape)}"
+                )
+            theta0[name] = state[name].detach().clone()
+        return theta0
+
+    @torch.no_grad()
+    def _rewind(self) -> None:
+        """θ ← θ0 for every parameter (the new masks zero the pruned ones) and a fresh optimizer."""
+        if self._theta0 is None:
+            self._theta0 = self._load_theta0()
+        for name, param in self._owner.named_parameters():
+            param.copy_(self._theta0[name].to(param.device, param.dtype))
+        for optimizer in self._optimizers:
+            optimizer.state.clear()
+
+    @torch.no_grad()
+    def _zero_pruned_optimizer_state(self) -> None:
+        """Zero optimizer state (momentum, second moments) of weights outside every mask."""
+        if not self.config.reset_optimizer_state:
+            return
+        union = self.handle.maskset().union()
+        params = self.handle.parameters_by_name()
+        for optimizer in self._optimizers:
+            for name, param in params.items():
+                for value in optimizer.state.get(param, {}).values():
+                    if isinstance(value, torch.Tensor) and value.shape == param.shape:
+                        value.masked_fill_(~union[name].to(value.device), 0)
+
+    def extra_repr(self) -> str:
+        return f"method={self.config.method}, step={int(self.step)}, events_done={int(self.events_done)}"

@@ -1,0 +1,111 @@
+"""What a pruning run leaves in its experiment dir.
+
+``<exp>/masks.pwm`` (final masks), ``<exp>/pruning/{sparsity.md,stats.json}``, the plots
+``<exp>/pruning/{layer_sparsity,mask_overlap,sparsity_schedule}.png``, and every n-best averaged
+checkpoint re-masked so that it satisfies the final masks exactly (ESPnet averages checkpoints from
+different points of the schedule; the average of pruned weights is not zero).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import torch
+
+from espnet_pathways.masks import MaskSet
+from espnet_pathways.masks.attach import ATTR, _key
+from espnet_pathways.masks.report import _pyplot, _save, mask_stats, overlap_table, plot_layer_sparsity, plot_overlap, sparsity_table
+from espnet_pathways.utils.fileio import atomic_path, atomic_write_text
+
+__all__ = ["write_pruning_outputs", "remask_checkpoint", "schedule_trace", "plot_schedule"]
+
+
+@torch.no_grad()
+def remask_checkpoint(path: Path, maskset: MaskSet) -> None:
+    """Rewrite an ESPnet model file so that its masks are ``maskset`` and pruned weights are 0."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    union = maskset.union()
+    for name, keep in union.items():
+        if name not in state:
+            raise KeyError(f"{path}: no parameter {name!r} to re-mask")
+        state[name] = state[name] * keep.to(state[name].dtype)
+    for lang in maskset.languages:
+        for name in maskset.names:
+            key = f"{ATTR}.masks.{lang}.{_key(name)}"
+            if key in state:
+                state[key] = maskset[lang][name].clone()
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def schedule_trace(engine) -> List[Tuple[int, float, str]]:
+    """(step, sparsity, kind) of every event the run's configuration fires up to its last step."""
+    conf, schedule = engine.config, engine.schedule
+    last_step = int(engine.step)
+    trace: List[Tuple[int, float, str]] = []
+    if schedule is None:
+        return trace
+    for k, (step, sparsity) in enumerate(schedule.events()):
+        if step <= last_step:
+            trace.append((step, sparsity, "prune"))
+    if conf.adaptive:
+        events = {s for s, _, _ in trace}
+        for step in range(conf.start_step + conf.adapt_interval, min(last_step + 1, conf.hard_from()), conf.adapt_interval):
+            if step not in events:
+                trace.append((step, schedule.sparsity_at(step), "adapt"))
+        if conf.hard_from() <= last_step:
+            trace.append((conf.hard_from(), schedule.sparsity_at(conf.hard_from()), "freeze"))
+    return sorted(trace)
+
+
+def plot_schedule(engine, path: Path) -> Path:
+    """Sparsity over optimizer steps, with pruning, adaptation and freeze events marked (PNG)."""
+    plt = _pyplot()
+    trace = schedule_trace(engine)
+    last = max(int(engine.step), 1)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    steps = [0] + [s for s, _, k in trace if k == "prune"] + [last]
+    values = [0.0] + [v for _, v, k in trace if k == "prune"]
+    values.append(values[-1])
+    ax.step(steps, values, where="post", label="sparsity")
+    for kind, marker in (("prune", "o"), ("adapt", "|"), ("freeze", "s")):
+        points = [(s, v) for s, v, k in trace if k == kind]
+        if points:
+            ax.plot(*zip(*points), marker, linestyle="none", label=kind)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("sparsity")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{engine.config.method}: sparsity over training")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, plt, path)
+
+
+def write_pruning_outputs(model: torch.nn.Module, engine, exp_dir: Path) -> Dict[str, Path]:
+    """Write masks, report, plots and re-masked averaged checkpoints into ``exp_dir``."""
+    exp_dir = Path(exp_dir)
+    report_dir = exp_dir / "pruning"
+    maskset = model.pathway_masks.maskset()
+    total = sum(p.numel() for n, p in model.named_parameters())
+    written: Dict[str, Path] = {"masks": maskset.save(exp_dir / "masks.pwm", extra={"step": int(engine.step)})}
+    table = sparsity_table(maskset, total)
+    if len(maskset.languages) > 1:
+        table += "\n\nOverlap |a∩b| / |a∪b|:\n\n" + overlap_table(maskset)
+    atomic_write_text(report_dir / "sparsity.md", f"# {engine.config.method}: final masks\n\n{table}\n")
+    stats = mask_stats(maskset, total)
+    stats["schedule"] = [{"step": s, "sparsity": v, "kind": k} for s, v, k in schedule_trace(engine)]
+    stats["steps"] = int(engine.step)
+    atomic_write_text(report_dir / "stats.json", json.dumps(stats, indent=2) + "\n")
+    written["layer_sparsity"] = plot_layer_sparsity(maskset, report_dir / "layer_sparsity.png")
+    if len(maskset.languages) > 1:
+        written["overlap"] = plot_overlap(maskset, report_dir / "mask_overlap.png")
+    if engine.schedule is not None:
+        written["schedule"] = plot_schedule(engine, report_dir / "sparsity_schedule.png")
+    for averaged in sorted(exp_dir.glob("*ave*.pth")):
+        if averaged.is_file() and not averaged.is_symlink():
+            remask_checkpoint(averaged, maskset)
+            logging.info("re-masked %s with the final masks", averaged)
+    return written

@@ -1,0 +1,49 @@
+"""What a pruning run writes: masks, reports, plots, re-masked averaged checkpoints."""
+
+import json
+
+import torch
+
+from espnet_pathways.masks import MaskSet, prunable_parameters
+from espnet_pathways.pruning.outputs import remask_checkpoint, schedule_trace, write_pruning_outputs
+from toy import build, train
+
+CONF = dict(method="adaptive_imp", schedule="cubic", target_sparsity=0.6, initial_sparsity=0.2, num_events=2,
+            prune_interval=4, adapt_interval=2)
+
+
+def test_outputs_of_a_run(tmp_path):
+    model, engine, opt = build(CONF, lr=0.2, optimizer="sgd")
+    train(model, opt, range(4))
+    # an "averaged" checkpoint mixing earlier (denser) weights, as ESPnet's n-best averaging does
+    early = model.state_dict()
+    train(model, opt, range(4, 16))
+    late = model.state_dict()
+    averaged = {k: (early[k] + late[k]) / 2 if early[k].is_floating_point() else early[k] for k in late}
+    torch.save(averaged, tmp_path / "valid.loss.ave_2best.pth")
+    (tmp_path / "valid.loss.ave.pth").symlink_to("valid.loss.ave_2best.pth")
+    engine.freeze()
+    written = write_pruning_outputs(model, engine, tmp_path)
+
+    final = MaskSet.load(tmp_path / "masks.pwm")
+    assert final == model.pathway_masks.maskset()
+    stats = json.loads((tmp_path / "pruning" / "stats.json").read_text())
+    assert stats["sparsity"]["*"] == final.sparsity("*")
+    kinds = [e["kind"] for e in stats["schedule"]]
+    assert kinds.count("prune") == 3 and "adapt" in kinds and "freeze" in kinds
+    assert "| **prunable" in (tmp_path / "pruning" / "sparsity.md").read_text()
+    for name in ("layer_sparsity", "schedule"):
+        assert written[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    state = torch.load(tmp_path / "valid.loss.ave.pth", weights_only=False)
+    for name in final.names:
+        assert bool((state[name][~final["*"][name]] == 0).all()), f"{name} violates the final mask"
+        assert torch.equal(state[f"pathway_masks.masks.*.{name.replace('.', '__')}"], final["*"][name])
+    assert (tmp_path / "valid.loss.ave.pth").is_symlink()
+
+
+def test_schedule_trace_of_a_hard_method():
+    model, engine, opt = build(dict(method="imp", schedule="geometric", rate=0.5, target_sparsity=0.7, prune_interval=3))
+    train(model, opt, range(7))
+    trace = schedule_trace(engine)
+    assert [s for s, _, _ in trace] == [0, 3, 6]
+    assert all(k == "prune" for _, _, k in trace)
