@@ -184,15 +184,27 @@ class PathwayHandle(nn.Module):
                 param.add_(stash)
 
     @torch.no_grad()
-    def _scatter(self, lang: str) -> None:
-        """From full θ in the parameters: keep θ ⊙ r_lang in place, stash the rest."""
+    def _scatter(self, lang: str, gathered: bool = True) -> None:
+        """Keep θ ⊙ r_lang in place and stash the rest.
+
+        Args:
+            gathered: the parameters hold the full θ; otherwise they hold the split form of the
+                previous pathway and the stash the rest, and the switch is done in four passes:
+                stash = θ, p = θ ⊙ r, stash = θ − p (exact: x − x = 0 and x − 0 = x).
+        """
         for param, active, stash, region in zip(
             self._params, self._actives(), self._stashes(), self.regions[lang]
         ):
             active.copy_(region)
-            if stash is not None:
-                stash.copy_(param).addcmul_(param, active, value=-1)
-            param.mul_(active)
+            if stash is None:
+                param.mul_(active)
+                continue
+            if gathered:
+                stash.copy_(param)
+            else:
+                stash.add_(param)
+            torch.mul(stash, active, out=param)
+            stash.sub_(param)
         self.active = lang
 
     @torch.no_grad()
@@ -221,8 +233,7 @@ class PathwayHandle(nn.Module):
         """Make ``lang``'s pathway the active one (falls back to the shared mask ``"*"``)."""
         lang = self.resolve(lang)
         if lang != self.active:
-            self._gather()
-            self._scatter(lang)
+            self._scatter(lang, gathered=False)
 
     def resolve(self, lang: str) -> str:
         """The mask-set key used for language ``lang``."""

@@ -18,6 +18,13 @@ PathLike = Union[str, os.PathLike]
 __all__ = ["atomic_path", "atomic_dir", "atomic_write_text"]
 
 
+def _umask_mode(directory: bool) -> int:
+    """Permissions a plain ``open``/``mkdir`` would give (mkstemp/mkdtemp make them owner-only)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to ``path`` on success.
@@ -31,6 +38,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _umask_mode(directory=False))
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -48,6 +56,7 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp_path
+        os.chmod(tmp_path, _umask_mode(directory=True))
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)

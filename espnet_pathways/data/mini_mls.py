@@ -1,0 +1,253 @@
+"""Generate a small corpus in the exact Multilingual LibriSpeech release layout, spoken by espeak-ng.
+
+Usage::
+
+    python -m espnet_pathways.data.mini_mls --size demo --out downloads/mini_mls --nj 2
+    python -m espnet_pathways.data.mini_mls --size ci --out /tmp/mls --langs en fr
+
+Each language is built in a temporary folder and renamed to ``<out>/mls_<name>`` when complete,
+with ``mini_mls.json`` recording size, seed and counts. Rerunning with the same arguments skips
+the language; other arguments on an existing folder are an error unless ``--overwrite``.
+The result is a pure function of (size, seed, language): independent of ``--nj``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, Union
+
+from espnet_pathways.data.cli_utils import setup_logging, str2bool
+from espnet_pathways.data.corpus_text import Vocabulary, load_vocabulary
+from espnet_pathways.data.espeak import EspeakError
+from espnet_pathways.data.languages import Language, get_language, parse_langs
+from espnet_pathways.data.mini_mls_meta import (
+    MadeUtt,
+    book_titles,
+    handles_text,
+    metainfo_text,
+    segments_text,
+    transcripts_text,
+)
+from espnet_pathways.data.mini_mls_plan import SIZES, CorpusSize, UttPlan, assign_speakers, limited_supervision, plan_split, rng_for
+from espnet_pathways.data.mini_mls_synth import SynthJob, SynthResult, init_worker, synthesize_utterance
+from espnet_pathways.data.mls_format import ONE_HOUR_FOLDS, SPLITS, audio_path, nine_hour_handles, one_hour_handles
+from espnet_pathways.data.mls_reader import check_audio, read_handles, read_transcripts
+from espnet_pathways.data.parallel import parallel_map
+from espnet_pathways.utils.fileio import atomic_dir, atomic_write_text
+
+__all__ = ["generate_mini_mls", "CorpusExistsError", "STAMP_NAME", "DEFAULT_LANGS", "main"]
+
+logger = logging.getLogger(__name__)
+
+GENERATOR = "espnet_pathways.data.mini_mls"
+GENERATOR_VERSION = 1
+STAMP_NAME = "mini_mls.json"
+DEFAULT_LANGS: tuple[str, ...] = ("en", "fr", "it", "nl")
+
+
+class CorpusExistsError(FileExistsError):
+    """The output folder holds a language made with other arguments (or not by this generator)."""
+
+
+class CorpusValidationError(RuntimeError):
+    """What the generator wrote does not read back as a valid MLS release (a bug, not bad input)."""
+
+
+@dataclass
+class _LanguageBuild:
+    lang: Language
+    tmp: Path
+    vocab: Vocabulary
+    plans: dict[str, list[UttPlan]]
+
+
+def _identity(lang: str, size: str, seed: int) -> dict[str, object]:
+    return {"generator": GENERATOR, "version": GENERATOR_VERSION, "lang": lang, "size": size, "seed": seed}
+
+
+def _read_stamp(folder: Path) -> Optional[dict]:
+    try:
+        return json.loads((folder / STAMP_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _plan_language(lang: Language, size: CorpusSize, seed: int, tmp: Path) -> _LanguageBuild:
+    vocab = load_vocabulary(lang, size.vocab)
+    speakers = assign_speakers(lang, size, seed)
+    plans = {split: plan_split(lang, size, seed, split, speakers[split], vocab) for split in SPLITS}
+    return _LanguageBuild(lang, tmp, vocab, plans)
+
+
+def _stats(utts: list[MadeUtt]) -> dict[str, float]:
+    return {
+        "utterances": len(utts),
+        "speakers": len({u.utt.speaker for u in utts}),
+        "hours": round(sum(u.seconds for u in utts) / 3600.0, 4),
+    }
+
+
+def _validate(build: _LanguageBuild, made: dict[str, list[MadeUtt]]) -> None:
+    """Read the folder back with the data-prep reader; any problem is a generator bug."""
+    train_ids: set[str] = set()
+    for split in SPLITS:
+        scan = read_transcripts(build.tmp / split, "flac")
+        problems = scan.problems + check_audio(scan.utterances, nj=1, progress=False)
+        if problems:
+            raise CorpusValidationError(f"generated {build.lang.code} {split} is invalid: {problems[0]}")
+        if sorted(scan.seen_ids) != sorted(str(u.utt) for u in made[split]):
+            raise CorpusValidationError(f"generated {build.lang.code} {split}: transcripts do not match the plan")
+        if split == "train":
+            train_ids = scan.seen_ids
+    handle_files = [one_hour_handles(build.tmp / "train", f) for f in range(ONE_HOUR_FOLDS)]
+    _, problems = read_handles(handle_files + [nine_hour_handles(build.tmp / "train")], train_ids)
+    if problems:
+        raise CorpusValidationError(f"generated {build.lang.code} handles are invalid: {problems[0]}")
+
+
+def _finish_language(build: _LanguageBuild, made: dict[str, list[MadeUtt]], size: CorpusSize, seed: int) -> dict:
+    """Write the text files of one language, validate the folder, write the stamp; return its summary."""
+    lang, tmp = build.lang, build.tmp
+    books = sorted({u.utt.book for utts in made.values() for u in utts})
+    titles = book_titles(books, build.vocab, rng_for(seed, lang, 5))
+    for index, split in enumerate(SPLITS):
+        atomic_write_text(tmp / split / "transcripts.txt", transcripts_text(made[split]))
+        atomic_write_text(tmp / split / "segments.txt", segments_text(made[split], titles, rng_for(seed, lang, 4, index)))
+    atomic_write_text(tmp / "metainfo.txt", metainfo_text(made, titles))
+    folds, nine = limited_supervision(lang, size, seed, sorted(str(u.utt) for u in made["train"]))
+    for fold, ids in enumerate(folds):
+        atomic_write_text(one_hour_handles(tmp / "train", fold), handles_text(ids))
+    atomic_write_text(nine_hour_handles(tmp / "train"), handles_text(nine))
+    _validate(build, made)
+    summary = {**_identity(lang.code, size.name, seed), "splits": {split: _stats(made[split]) for split in SPLITS}}
+    atomic_write_text(tmp / STAMP_NAME, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def _jobs(builds: list[_LanguageBuild]) -> list[SynthJob]:
+    return [
+        SynthJob(plan, b.lang.espeak_voice, str(audio_path(b.tmp / split, plan.utt, "flac")))
+        for b in builds
+        for split in SPLITS
+        for plan in b.plans[split]
+    ]
+
+
+def _collect(build: _LanguageBuild, results: Iterator[SynthResult]) -> dict[str, list[MadeUtt]]:
+    made: dict[str, list[MadeUtt]] = {}
+    for split in SPLITS:
+        made[split] = []
+        for plan in build.plans[split]:
+            result = next(results)
+            if result.utt != str(plan.utt):
+                raise CorpusValidationError(f"result for {result.utt} arrived in place of {plan.utt}")
+            made[split].append(MadeUtt(plan.utt, plan.speaker, result.text, result.num_samples))
+    return made
+
+
+def generate_mini_mls(
+    out_dir: Union[str, Path],
+    size: str = "demo",
+    langs: Union[str, Sequence[str]] = DEFAULT_LANGS,
+    seed: int = 0,
+    nj: int = 1,
+    overwrite: bool = False,
+) -> dict[str, dict]:
+    """Generate (or reuse) ``out_dir/mls_<name>`` for each language.
+
+    Args:
+        out_dir: the corpus root (what the data prep calls ``mls_root``).
+        size: a key of :data:`~espnet_pathways.data.mini_mls_plan.SIZES` (``ci``, ``demo``, ``large``).
+        langs: language codes, e.g. ``("en", "fr")`` or ``"en fr"``.
+        seed: the corpus is a pure function of (size, seed, language).
+        nj: synthesis processes; does not change the result.
+        overwrite: replace a language folder made with other arguments.
+    Returns:
+        ``{code: {"path", "skipped", "size", "seed", "splits": {split: {"utterances", "speakers", "hours"}}}}``.
+    Raises:
+        CorpusExistsError: a folder exists with other arguments and ``overwrite`` is false.
+    """
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
+    size_cfg = SIZES[size]
+    codes = parse_langs(langs)
+    out = Path(out_dir).resolve()
+    summary: dict[str, dict] = {}
+    todo: list[Language] = []
+    for code in codes:
+        lang = get_language(code)
+        target = out / lang.mls_dir
+        if target.exists():
+            stamp = _read_stamp(target)
+            wanted = _identity(code, size, seed)
+            if stamp is not None and all(stamp.get(k) == v for k, v in wanted.items()):
+                logger.info("%s: %s already generated (size=%s seed=%d), skipping", code, target, size, seed)
+                summary[code] = {**stamp, "path": str(target), "skipped": True}
+                continue
+            if not overwrite:
+                found = "no mini_mls stamp" if stamp is None else f"size={stamp.get('size')} seed={stamp.get('seed')}"
+                raise CorpusExistsError(
+                    f"{target} exists ({found}) but size={size} seed={seed} was asked; "
+                    "remove it, choose another --out, or pass --overwrite"
+                )
+        todo.append(lang)
+    if not todo:
+        return summary
+    with contextlib.ExitStack() as outer:
+        builds: list[tuple[_LanguageBuild, contextlib.ExitStack]] = []
+        for lang in todo:
+            stack = outer.enter_context(contextlib.ExitStack())
+            tmp = stack.enter_context(atomic_dir(out / lang.mls_dir))
+            builds.append((_plan_language(lang, size_cfg, seed, tmp), stack))
+        jobs = _jobs([b for b, _ in builds])
+        desc = f"mini_mls {size} {' '.join(lang.code for lang in todo)}"
+        results = parallel_map(synthesize_utterance, jobs, nj=nj, desc=desc, initializer=init_worker)
+        with contextlib.closing(results):
+            for build, stack in builds:
+                made = _collect(build, results)
+                stats = _finish_language(build, made, size_cfg, seed)
+                stack.close()  # renames the finished temporary folder into place
+                summary[build.lang.code] = {**stats, "path": str(out / build.lang.mls_dir), "skipped": False}
+                logger.info("%s: wrote %s", build.lang.code, out / build.lang.mls_dir)
+    return {code: summary[code] for code in codes}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options of :func:`main`."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=list(SIZES), default="demo")
+    parser.add_argument("--out", required=True, type=Path, help="corpus root to create (holds mls_<name>/)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--langs", nargs="+", default=list(DEFAULT_LANGS), help='codes, e.g. --langs en fr or --langs "en fr"')
+    parser.add_argument("--nj", type=int, default=1, help="synthesis processes")
+    parser.add_argument("--overwrite", type=str2bool, nargs="?", const=True, default=False)
+    parser.add_argument("--log_level", default="INFO")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = get_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    start = time.perf_counter()
+    try:
+        summary = generate_mini_mls(args.out, args.size, args.langs, args.seed, args.nj, args.overwrite)
+    except (CorpusExistsError, EspeakError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 1
+    for code, info in summary.items():
+        parts = [f"{s} {v['utterances']} utts {v['speakers']} spk {v['hours']:.3f} h" for s, v in info["splits"].items()]
+        logger.info("%s (%s): %s", code, "reused" if info["skipped"] else "new", "; ".join(parts))
+    logger.info("done in %.1f s", time.perf_counter() - start)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
