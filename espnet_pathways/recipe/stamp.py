@@ -1,0 +1,56 @@
+"""Completion stamps: a step is skipped when its stamp matches its inputs and options.
+
+A stamp is a small JSON file written *last*, once every output of a step is complete. Its
+fingerprint hashes the step's options and the bytes of its (text) input files, so changed
+inputs or options make the step run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Union
+
+from espnet_pathways.utils.fileio import atomic_write_text
+
+__all__ = ["STAMP_NAME", "fingerprint", "is_done", "write_stamp"]
+
+STAMP_NAME = ".done"
+
+
+def fingerprint(params: Mapping[str, Any], files: Iterable[Union[str, Path]] = ()) -> str:
+    """SHA-256 of ``params`` (as sorted JSON) and the contents of ``files`` (missing ones hash as such)."""
+    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode("utf-8"))
+    for f in files:
+        f = Path(f)
+        h.update(str(f).encode("utf-8"))
+        if f.is_file():
+            with f.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        else:
+            h.update(b"<missing>")
+    return h.hexdigest()
+
+
+def is_done(stamp: Union[str, Path], fp: str) -> bool:
+    """True when ``stamp`` exists and records fingerprint ``fp``."""
+    stamp = Path(stamp)
+    if not stamp.is_file():
+        return False
+    try:
+        recorded = json.loads(stamp.read_text(encoding="utf-8")).get("fingerprint")
+    except (json.JSONDecodeError, AttributeError):
+        logging.warning("%s: unreadable stamp; redoing the step", stamp)
+        return False
+    if recorded != fp:
+        logging.info("%s: inputs or options changed; redoing the step", stamp)
+        return False
+    return True
+
+
+def write_stamp(stamp: Union[str, Path], fp: str, params: Mapping[str, Any]) -> None:
+    """Record ``fp`` (and ``params`` for people reading it) in ``stamp``."""
+    atomic_write_text(stamp, json.dumps({"fingerprint": fp, "params": params}, indent=1, sort_keys=True, default=str) + "\n")

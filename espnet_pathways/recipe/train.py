@@ -1,0 +1,203 @@
+"""Stage 11: run the training phases in order, each skipped when its stamp is current.
+
+Usage::
+
+    python -m espnet_pathways.recipe.train --train_dir dump/raw/train --valid_dir dump/raw/dev \
+        --token_dir data/token_list/bpe_unigram512 --stats_dir exp/asr_stats_raw_bpe_unigram512 \
+        --train_config conf/train_asr_emformer_demo.yaml --asr_exp exp/asr_train_asr_emformer_demo \
+        --model_file valid.loss.ave.pth --ngpu 0 --num_procs 2
+    # several phases: --phases_config conf/phases.yaml --expdir exp (see espnet_pathways.recipe.phases)
+
+Each phase runs ``python -m espnet_pathways.bin.asr_train`` (through the launcher of
+:mod:`espnet_pathways.recipe.launch`) with the data, token and shape options, ``--config
+<phase config> --output_dir <phase exp> --resume true`` (so an interrupted phase continues from
+its checkpoint), ``--init_param`` from an earlier phase if asked, the phase's own args, then
+``--asr_args``. The log is ``<phase exp>/train.log``. A phase is done when training exited 0 and
+left ``<model_file>``; then ``train.done`` is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import yaml
+
+from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.recipe.collect_stats import TRAIN_MODULE
+from espnet_pathways.recipe.jobs import run_parallel
+from espnet_pathways.recipe.launch import LaunchOptions, launch_command
+from espnet_pathways.recipe.phases import Phase, load_phases, single_phase
+from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
+from espnet_pathways.recipe.train_args import DATA_ENTRIES, data_args, stats_files, token_args
+from espnet_pathways.text.tokenizer import TOKEN_LIST_NAME
+
+__all__ = ["TrainSetup", "batch_type", "phase_args", "run_phases", "main"]
+
+STAMP = "train.done"
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """What every phase shares."""
+
+    train_dir: Path
+    valid_dir: Path
+    token_dir: Path
+    stats_dir: Path
+    model_file: str = "valid.loss.ave.pth"
+    feats_normalize: str = "global_mvn"
+    fs: str = "16k"
+    speech_fold_length: int = 800
+    text_fold_length: int = 150
+    asr_args: Tuple[str, ...] = ()
+    module: str = TRAIN_MODULE
+
+    def common_args(self) -> List[str]:
+        """Token, data, shape and feature options of every phase."""
+        return (
+            token_args(self.token_dir, self.train_dir / "lang_list.txt")
+            + data_args(self.train_dir, self.valid_dir)
+            + stats_files(self.stats_dir, self.feats_normalize)
+            + [
+                # raw audio: ESPnet folds speech at fold_length * 100 samples
+                "--fold_length", str(self.speech_fold_length * 100),
+                "--fold_length", str(self.text_fold_length),
+                "--frontend_conf", f"fs={self.fs}",
+            ]
+        )
+
+    def inputs(self) -> List[Path]:
+        """Files whose contents decide whether a finished phase is still up to date."""
+        files = [d / name for d in (self.train_dir, self.valid_dir) for name, _, _ in DATA_ENTRIES]
+        return files + [self.token_dir / TOKEN_LIST_NAME, self.stats_dir / "train" / "speech_shape"]
+
+
+def batch_type(config: Path, args: Sequence[str]) -> str:
+    """The batch type a run will use: the last ``--batch_type`` of ``args``, else the config's, else ESPnet's ``folded``."""
+    for i in range(len(args) - 1, -1, -1):
+        if args[i] == "--batch_type" and i + 1 < len(args):
+            return args[i + 1]
+        if args[i].startswith("--batch_type="):
+            return args[i].split("=", 1)[1]
+    with config.open(encoding="utf-8") as f:
+        doc = yaml.safe_load(f) or {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{config}: expected a YAML mapping")
+    return str(doc.get("batch_type", "folded"))
+
+
+def phase_args(setup: TrainSetup, phase: Phase, phases: Sequence[Phase]) -> List[str]:
+    """Training options of ``phase`` (without the launcher's)."""
+    if not phase.config.is_file():
+        raise FileNotFoundError(f"phase {phase.name!r}: missing config {phase.config}")
+    args = setup.common_args() + [
+        "--config", str(phase.config),
+        "--output_dir", str(phase.exp_dir),
+        "--resume", "true",
+    ]
+    if phase.init_from is not None:
+        source = next(p for p in phases if p.name == phase.init_from)
+        args += ["--init_param", str(source.exp_dir / setup.model_file)]
+    return args + list(phase.args) + list(setup.asr_args)
+
+
+def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions) -> List[Path]:
+    """Run every phase not yet done, in order; returns the phases' experiment dirs."""
+    for phase in phases:
+        args = phase_args(setup, phase, phases)
+        kind = batch_type(phase.config, args)
+        if kind != "folded":
+            logging.warning(
+                "phase %s: batch_type %s ignores utt2category, so batches mix languages; use batch_type folded "
+                "for monolingual batches (needed by pathway training)", phase.name, kind,
+            )
+        phase_launch = launch
+        if launch.launcher == "slurm":  # a fresh shared file for each rendezvous
+            phase_launch = dataclasses.replace(launch, init_file=phase.exp_dir / ".dist_init")
+        cmd = launch_command(setup.module, args, phase_launch)
+        inputs = setup.inputs() + [phase.config]
+        if phase.init_from is not None:
+            inputs.append(next(p for p in phases if p.name == phase.init_from).exp_dir / STAMP)
+        fp = fingerprint({"step": "train", "cmd": cmd}, inputs)
+        if is_done(phase.exp_dir / STAMP, fp):
+            logging.info("phase %s: %s is up to date; skipping", phase.name, phase.exp_dir)
+            continue
+        logging.info("phase %s: training into %s", phase.name, phase.exp_dir)
+        phase.exp_dir.mkdir(parents=True, exist_ok=True)
+        if phase_launch.init_file is not None:
+            Path(phase_launch.init_file).unlink(missing_ok=True)
+        run_parallel([cmd], [phase.exp_dir / "train.log"])
+        model = phase.exp_dir / setup.model_file
+        if not model.is_file():
+            raise FileNotFoundError(
+                f"phase {phase.name!r}: training finished but left no {model}; "
+                f"check --inference_asr_model against the config's best_model_criterion"
+            )
+        write_stamp(phase.exp_dir / STAMP, fp, {"phase": phase.name, "cmd": shlex.join(cmd)})
+    return [p.exp_dir for p in phases]
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train_dir", type=Path, required=True)
+    parser.add_argument("--valid_dir", type=Path, required=True)
+    parser.add_argument("--token_dir", type=Path, required=True)
+    parser.add_argument("--stats_dir", type=Path, required=True)
+    parser.add_argument("--train_config", type=Path, default=None, help="config of the single phase")
+    parser.add_argument("--asr_exp", type=Path, default=None, help="exp dir of the single phase")
+    parser.add_argument("--phases_config", type=Path, default=None, help="YAML list of phases (overrides the two above)")
+    parser.add_argument("--expdir", type=Path, default=Path("exp"), help="root of the phases' exp dirs")
+    parser.add_argument("--model_file", default="valid.loss.ave.pth", help="checkpoint a finished phase must leave")
+    parser.add_argument("--feats_normalize", default="global_mvn")
+    parser.add_argument("--fs", default="16k")
+    parser.add_argument("--speech_fold_length", type=int, default=800)
+    parser.add_argument("--text_fold_length", type=int, default=150)
+    parser.add_argument("--asr_args", default="", help="extra options for every phase (shell words)")
+    parser.add_argument("--train_module", default=TRAIN_MODULE)
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--ngpu", type=int, default=0)
+    parser.add_argument("--num_procs", type=int, default=1, help="processes per node (torchrun)")
+    parser.add_argument("--num_nodes", type=int, default=1)
+    parser.add_argument("--launcher", default="local", choices=("local", "torchrun", "slurm"))
+    parser.add_argument("--node_rank", type=int, default=0)
+    parser.add_argument("--master_addr", default=None)
+    parser.add_argument("--master_port", type=int, default=29500)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+
+    def work() -> None:
+        if args.phases_config is not None:
+            phases = load_phases(args.phases_config, args.expdir)
+        elif args.train_config is not None and args.asr_exp is not None:
+            phases = single_phase(args.train_config, args.asr_exp)
+        else:
+            raise ValueError("give --phases_config, or --train_config and --asr_exp")
+        setup = TrainSetup(
+            train_dir=args.train_dir, valid_dir=args.valid_dir, token_dir=args.token_dir,
+            stats_dir=args.stats_dir, model_file=args.model_file, feats_normalize=args.feats_normalize,
+            fs=args.fs, speech_fold_length=args.speech_fold_length, text_fold_length=args.text_fold_length,
+            asr_args=tuple(shlex.split(args.asr_args)), module=args.train_module,
+        )
+        launch = LaunchOptions(
+            python=args.python, ngpu=args.ngpu, num_procs=args.num_procs, num_nodes=args.num_nodes,
+            launcher=args.launcher, node_rank=args.node_rank, master_addr=args.master_addr,
+            master_port=args.master_port,
+            init_file=(args.expdir / ".dist_init" if args.launcher == "slurm" else None),
+        )
+        run_phases(setup, phases, launch)
+
+    return run_cli(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

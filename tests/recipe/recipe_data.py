@@ -1,0 +1,55 @@
+"""Helpers of the recipe tests: tiny Kaldi data dirs with real FLAC files, fake entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+import soundfile
+
+FS = 16000
+FAKES = Path(__file__).parent / "fakes"
+
+# utt id -> (speaker, language, seconds, text)
+UTTS: Dict[str, Tuple[str, str, float, str]] = {
+    "en_1_10_000001": ("en_1", "en", 0.50, "the cat sat"),
+    "en_1_10_000002": ("en_1", "en", 0.80, "on the mat"),
+    "en_2_11_000001": ("en_2", "en", 0.05, "too short"),
+    "fr_3_12_000001": ("fr_3", "fr", 0.60, "le chat"),
+    "fr_3_12_000002": ("fr_3", "fr", 1.20, "est sur le tapis"),
+    "fr_4_13_000001": ("fr_4", "fr", 0.70, ""),
+}
+
+
+def write_data_dir(
+    path: Path, audio_dir: Path, utts: Dict[str, Tuple[str, str, float, str]] = UTTS, fs: int = FS
+) -> Path:
+    """Write a data dir (wav.scp, text, utt2spk, utt2lang, utt2category) and its FLAC files."""
+    path.mkdir(parents=True, exist_ok=True)
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    files = {name: [] for name in ("wav.scp", "text", "utt2spk", "utt2lang", "utt2category")}
+    for utt in sorted(utts):
+        spk, lang, seconds, text = utts[utt]
+        wav = audio_dir / f"{utt}.flac"
+        soundfile.write(wav, (0.1 * rng.standard_normal(int(seconds * fs))).astype("float32"), fs)
+        files["wav.scp"].append(f"{utt} {wav}")
+        files["text"].append(f"{utt} {text}".rstrip())
+        files["utt2spk"].append(f"{utt} {spk}")
+        files["utt2lang"].append(f"{utt} {lang}")
+        files["utt2category"].append(f"{utt} {lang}")
+    for name, lines in files.items():
+        (path / name).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def write_lang_list(path: Path, langs: Sequence[str] = ("en", "fr")) -> Path:
+    path.write_text("".join(f"{lang}\n" for lang in langs), encoding="utf-8")
+    return path
+
+
+def read_lines(path: Path) -> list:
+    return path.read_text(encoding="utf-8").splitlines()
+
+

@@ -1,0 +1,88 @@
+"""Stage 12: split, parallel decoding jobs (a fake inference entry point), merge, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from espnet_pathways.recipe import decode
+from espnet_pathways.recipe.format_data import format_data_dir
+from recipe_data import UTTS, read_lines, write_data_dir, write_lang_list
+
+
+@pytest.fixture
+def setup(tmp_path, fakes_env):
+    langs = write_lang_list(tmp_path / "lang_list.txt")
+    data_root = tmp_path / "dump" / "raw"
+    for lang in ("en", "fr"):
+        utts = {u: v for u, v in UTTS.items() if v[1] == lang}
+        src = write_data_dir(tmp_path / "data" / f"mls_{lang}_test", tmp_path / "audio", utts)
+        format_data_dir(src, data_root / f"mls_{lang}_test", langs)
+    exp = tmp_path / "exp" / "asr_x"
+    exp.mkdir(parents=True)
+    (exp / "config.yaml").write_text("encoder: emformer\n")
+    (exp / "valid.loss.ave.pth").write_bytes(b"model")
+    conf = tmp_path / "decode_streaming.yaml"
+    conf.write_text("beam_size: 4\n")
+    opts = decode.DecodeOptions(
+        model_file=exp / "valid.loss.ave.pth", train_config=exp / "config.yaml", inference_config=conf,
+        inference_args=("--beam_size", "2"), module="fake_asr_inference", nj=2,
+    )
+    return opts, data_root, exp / "decode_streaming_asr_model_valid.loss.ave"
+
+
+def test_decode_sets_merges_jobs(setup):
+    opts, data_root, decode_dir = setup
+    decode.decode_sets(opts, data_root, ["mls_en_test", "mls_fr_test"], decode_dir)
+    for name, lang in (("mls_en_test", "en"), ("mls_fr_test", "fr")):
+        keys = sorted(u for u, v in UTTS.items() if v[1] == lang)
+        for f in ("text", "token", "token_int", "score"):
+            assert [line.split()[0] for line in read_lines(decode_dir / name / f)] == keys
+        logdir = decode_dir / name / "logdir"
+        assert sorted(p.name for p in logdir.glob("keys.*.scp")) == ["keys.1.scp", "keys.2.scp"]
+        argv = json.loads((logdir / "output.1" / "argv.json").read_text())["argv"]
+        assert argv[argv.index("--lang") + 1] == lang
+        assert argv[argv.index("--config") + 1] == str(opts.inference_config)
+        assert argv[-2:] == ["--beam_size", "2"]
+    assert "en_1_10_000001 the cat sat" in read_lines(decode_dir / "mls_en_test" / "text")
+    info = json.loads((decode_dir / "decode_info.json").read_text())
+    assert info["sets"] == {"mls_en_test": "en", "mls_fr_test": "fr"}
+    assert info["model_file"] == str(opts.model_file)
+
+
+def test_decode_resume_and_redo(setup):
+    opts, data_root, decode_dir = setup
+    assert decode.decode_set(opts, data_root / "mls_en_test", decode_dir / "mls_en_test")
+    assert not decode.decode_set(opts, data_root / "mls_en_test", decode_dir / "mls_en_test")
+    opts.inference_config.write_text("beam_size: 8\n")
+    assert decode.decode_set(opts, data_root / "mls_en_test", decode_dir / "mls_en_test")
+
+
+def test_failed_job_names_its_log(setup, monkeypatch):
+    opts, data_root, decode_dir = setup
+    monkeypatch.setenv("FAKE_FAIL_KEY", "fr_3_12_000002")
+    with pytest.raises(RuntimeError, match=r"(?s)1 of 2 job\(s\) failed: .*asr_inference.1.log.*cannot decode fr_3_12_000002"):
+        decode.decode_set(opts, data_root / "mls_fr_test", decode_dir / "mls_fr_test")
+    assert not (decode_dir / "mls_fr_test" / "text").exists()
+    assert not (decode_dir / "mls_fr_test" / "decode.done").exists()
+
+
+def test_missing_model_and_config(setup, tmp_path):
+    opts, _, _ = setup
+    with pytest.raises(FileNotFoundError, match="missing model file"):
+        decode.DecodeOptions(model_file=tmp_path / "none.pth", train_config=opts.train_config)
+    with pytest.raises(FileNotFoundError, match="missing inference config"):
+        decode.DecodeOptions(opts.model_file, opts.train_config, inference_config=tmp_path / "none.yaml")
+
+
+def test_cli(setup, tmp_path):
+    opts, data_root, decode_dir = setup
+    def argv(test_set):
+        return ["--asr_exp", str(opts.model_file.parent), "--model_file", "valid.loss.ave.pth", "--data_root",
+                str(data_root), "--test_sets", test_set, "--decode_dir", str(decode_dir),
+                "--inference_module", "fake_asr_inference", "--inference_nj", "3"]
+
+    assert decode.main(argv("mls_en_test")) == 0
+    assert len(list((decode_dir / "mls_en_test" / "logdir").glob("keys.*.scp"))) == 3
+    assert decode.main(argv("mls_nl_test")) == 1

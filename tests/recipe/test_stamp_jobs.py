@@ -1,0 +1,40 @@
+"""Completion stamps and the parallel job runner."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from espnet_pathways.recipe import jobs, stamp
+
+
+def test_fingerprint_follows_params_and_file_contents(tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_text("x")
+    fp = stamp.fingerprint({"k": 1}, [f])
+    assert fp == stamp.fingerprint({"k": 1}, [f])
+    assert fp != stamp.fingerprint({"k": 2}, [f])
+    f.write_text("y")
+    assert fp != stamp.fingerprint({"k": 1}, [f])
+    assert stamp.fingerprint({}, [tmp_path / "missing"]) != stamp.fingerprint({}, [])
+
+
+def test_is_done(tmp_path):
+    s = tmp_path / ".done"
+    assert not stamp.is_done(s, "abc")
+    stamp.write_stamp(s, "abc", {"step": "x"})
+    assert stamp.is_done(s, "abc") and not stamp.is_done(s, "abd")
+    s.write_text("{broken")
+    assert not stamp.is_done(s, "abc")
+
+
+def test_run_parallel_logs_and_failures(tmp_path):
+    ok = [sys.executable, "-c", "print('hello')"]
+    bad = [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]
+    jobs.run_parallel([ok, ok], [tmp_path / "1.log", tmp_path / "2.log"])
+    assert (tmp_path / "1.log").read_text().splitlines()[1] == "hello"
+    with pytest.raises(RuntimeError, match=r"(?s)1 of 2 job\(s\) failed: .*b.log \(exit 3\).*boom"):
+        jobs.run_parallel([ok, bad], [tmp_path / "a.log", tmp_path / "b.log"])
+    with pytest.raises(ValueError, match="2 commands but 1 logs"):
+        jobs.run_parallel([ok, ok], [tmp_path / "x.log"])

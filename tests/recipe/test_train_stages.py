@@ -1,0 +1,191 @@
+"""Stages 10-11: collect stats and training phases (with a fake training entry point), launchers."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from espnet_pathways.recipe import collect_stats, launch, phases, train
+from espnet_pathways.recipe.filter_data import filter_data_dir
+from espnet_pathways.recipe.format_data import format_data_dir
+from espnet_pathways.text import SpmOptions, build_token_list_dir
+from recipe_data import UTTS, read_lines, write_data_dir, write_lang_list
+
+MODULE = "fake_asr_train"
+
+
+@pytest.fixture
+def prepared(tmp_path, fakes_env):
+    """dump/raw/{train,dev}, a token list and a training config."""
+    langs = write_lang_list(tmp_path / "lang_list.txt")
+    dirs = {}
+    for name in ("train", "dev"):
+        src = write_data_dir(tmp_path / "data" / name, tmp_path / "audio" / name)
+        format_data_dir(src, tmp_path / "org" / name, langs)
+        filter_data_dir(tmp_path / "org" / name, tmp_path / "raw" / name, 16000, 0.1, 2.0)
+        dirs[name] = tmp_path / "raw" / name
+    texts = {lang: [v[3] for v in UTTS.values() if v[1] == lang and v[3]] for lang in ("en", "fr")}
+    token_dir = tmp_path / "token_list" / "char"
+    build_token_list_dir(texts, ["en", "fr"], {l: SpmOptions(model_type="char") for l in ("en", "fr")}, token_dir)
+    config = tmp_path / "train.yaml"
+    config.write_text("encoder: emformer\nbatch_type: folded\n")
+    return dirs["train"], dirs["dev"], token_dir, config
+
+
+def test_collect_stats_aggregates_jobs(prepared, tmp_path):
+    train_dir, dev_dir, token_dir, config = prepared
+    stats = tmp_path / "exp" / "asr_stats"
+    assert collect_stats.collect_stats(train_dir, dev_dir, token_dir, config, stats, nj=2, module=MODULE)
+    assert len(list((stats / "logdir").glob("stats.*.log"))) == 2
+    n_tokens = len(read_lines(token_dir / "tokens.txt"))
+    keys = sorted(line.split()[0] for line in read_lines(train_dir / "wav.scp"))
+    assert [line.split()[0] for line in read_lines(stats / "train" / "speech_shape")] == keys
+    assert all(line.endswith(f",{n_tokens}") for line in read_lines(stats / "train" / "text_shape.bpe"))
+    assert int(np.load(stats / "train" / "feats_stats.npz")["count"]) == len(keys)
+    call = json.loads(read_lines(stats / "logdir" / "stats.1" / "calls.jsonl")[0])
+    assert call[call.index("--bpemodel") + 1] == str(token_dir)
+    assert call[call.index("--token_type") + 1] == "bpe"
+    assert f"{train_dir}/utt2lang_id,lang,text_int" in call
+    assert not collect_stats.collect_stats(train_dir, dev_dir, token_dir, config, stats, nj=2, module=MODULE)
+
+
+def test_collect_stats_bad_inputs(prepared, tmp_path):
+    train_dir, dev_dir, token_dir, config = prepared
+    with pytest.raises(FileNotFoundError, match="missing token list"):
+        collect_stats.collect_stats(train_dir, dev_dir, tmp_path / "none", config, tmp_path / "s", module=MODULE)
+    (dev_dir / "utt2lang_id").unlink()
+    with pytest.raises(FileNotFoundError, match="utt2lang_id"):
+        collect_stats.collect_stats(train_dir, dev_dir, token_dir, config, tmp_path / "s", module=MODULE)
+
+
+@pytest.fixture
+def setup(prepared, tmp_path):
+    train_dir, dev_dir, token_dir, config = prepared
+    stats = tmp_path / "exp" / "asr_stats"
+    collect_stats.collect_stats(train_dir, dev_dir, token_dir, config, stats, module=MODULE)
+    return train.TrainSetup(train_dir=train_dir, valid_dir=dev_dir, token_dir=token_dir, stats_dir=stats,
+                            asr_args=("--max_epoch", "1"), module=MODULE), config
+
+
+def test_single_phase_trains_then_skips(setup, tmp_path):
+    ts, config = setup
+    exp = tmp_path / "exp" / "asr_demo"
+    plan = phases.single_phase(config, exp)
+    opts = launch.LaunchOptions(python=sys.executable)
+    assert train.run_phases(ts, plan, opts) == [exp]
+    calls = read_lines(exp / "calls.jsonl")
+    argv = json.loads(calls[0])
+    assert argv[argv.index("--output_dir") + 1] == str(exp)
+    assert argv[argv.index("--resume") + 1] == "true"
+    assert argv[-4:] == ["--max_epoch", "1", "--ngpu", "0"]
+    assert "--train_shape_file" in argv and argv[argv.index("--normalize") + 1] == "global_mvn"
+    assert (exp / "train.log").read_text().startswith("# ")
+    train.run_phases(ts, plan, opts)
+    assert len(read_lines(exp / "calls.jsonl")) == 1  # skipped
+    config.write_text("encoder: emformer\nbatch_type: folded\nmax_epoch: 2\n")
+    train.run_phases(ts, plan, opts)
+    assert len(read_lines(exp / "calls.jsonl")) == 2  # config changed: resumed
+
+
+def test_phases_chain_with_init(setup, tmp_path):
+    ts, config = setup
+    spec = tmp_path / "phases.yaml"
+    spec.write_text(
+        f"phases:\n  - {{name: dense, config: {config}, exp: asr_dense}}\n"
+        f"  - {{name: lth, config: {config}, exp: asr_lth, init_from: dense, args: [--prune, lth]}}\n"
+    )
+    plan = phases.load_phases(spec, tmp_path / "exp")
+    train.run_phases(ts, plan, launch.LaunchOptions())
+    argv = json.loads(read_lines(tmp_path / "exp" / "asr_lth" / "calls.jsonl")[0])
+    assert argv[argv.index("--init_param") + 1] == str(tmp_path / "exp" / "asr_dense" / "valid.loss.ave.pth")
+    assert argv[argv.index("--prune") + 1] == "lth"
+
+
+def test_failed_or_incomplete_training(setup, tmp_path, monkeypatch):
+    ts, config = setup
+    exp = tmp_path / "exp" / "asr_fail"
+    monkeypatch.setenv("FAKE_TRAIN_FAIL", "1")
+    with pytest.raises(RuntimeError, match="(?s)train.log.*training failed on purpose"):
+        train.run_phases(ts, phases.single_phase(config, exp), launch.LaunchOptions())
+    assert not (exp / train.STAMP).exists()
+    monkeypatch.delenv("FAKE_TRAIN_FAIL")
+    other = train.TrainSetup(**{**ts.__dict__, "model_file": "valid.acc.ave.pth"})
+    with pytest.raises(FileNotFoundError, match="left no .*valid.acc.ave.pth"):
+        train.run_phases(other, phases.single_phase(config, exp), launch.LaunchOptions())
+
+
+@pytest.mark.parametrize(
+    "yaml_text, match",
+    [
+        ("phases: []\n", "non-empty list"),
+        ("phases:\n  - {name: a, config: c.yaml}\n", "missing key 'exp'"),
+        ("phases:\n  - {name: a, config: c.yaml, exp: x, lr: 1}\n", r"unknown key\(s\) \['lr'\]"),
+        ("phases:\n  - {name: a, config: c.yaml, exp: x}\n  - {name: a, config: c.yaml, exp: y}\n", "used twice"),
+        ("phases:\n  - {name: a, config: c.yaml, exp: x}\n  - {name: b, config: c.yaml, exp: x}\n", "used by an earlier"),
+        ("phases:\n  - {name: a, config: c.yaml, exp: x, init_from: b}\n", "not an earlier phase"),
+    ],
+)
+def test_phases_file_errors(tmp_path, yaml_text, match):
+    spec = tmp_path / "p.yaml"
+    spec.write_text(yaml_text)
+    with pytest.raises(ValueError, match=match):
+        phases.load_phases(spec, tmp_path)
+
+
+def test_phases_cli_prints_fields(tmp_path, capsys):
+    spec = tmp_path / "p.yaml"
+    spec.write_text("phases:\n  - {name: a, config: a.yaml, exp: x}\n  - {name: b, config: b.yaml, exp: y}\n")
+    assert phases.main(["--phases_config", str(spec), "--expdir", "exp", "--which", "last"]) == 0
+    assert capsys.readouterr().out == "exp/y\n"
+    assert phases.main(["--phases_config", str(spec), "--expdir", "exp", "--which", "first", "--field", "config"]) == 0
+    assert capsys.readouterr().out == "a.yaml\n"
+
+
+def test_launch_commands(tmp_path):
+    cmd = launch.launch_command("m", ["--a", "1"], launch.LaunchOptions(python="py"))
+    assert cmd == ["py", "-m", "m", "--a", "1", "--ngpu", "0"]
+    cmd = launch.launch_command("m", [], launch.LaunchOptions(python="py", ngpu=4))
+    assert cmd[-4:] == ["--ngpu", "4", "--multiprocessing_distributed", "true"]
+    cmd = launch.launch_command("m", ["--a"], launch.LaunchOptions(python="py", num_procs=2))
+    assert cmd == ["py", "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
+                   "-m", "m", "--a", "--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo"]
+    opts = launch.LaunchOptions(python="py", ngpu=8, num_nodes=2, launcher="torchrun", node_rank=1, master_addr="h0")
+    cmd = launch.launch_command("m", [], opts)
+    assert cmd[3:11] == ["--nnodes", "2", "--node_rank", "1", "--master_addr", "h0", "--master_port", "29500"]
+    assert cmd[cmd.index("--nproc_per_node") + 1] == "8"
+    assert cmd[-4:] == ["--ngpu", "1", "--multiprocessing_distributed", "false"]
+    opts = launch.LaunchOptions(python="py", ngpu=4, num_nodes=3, launcher="slurm", init_file=tmp_path / "init")
+    cmd = launch.launch_command("m", [], opts)
+    assert cmd[:6] == ["srun", "--export=ALL", "--nodes", "3", "--ntasks-per-node", "1"]
+    assert cmd[-1] == f"file://{tmp_path / 'init'}" and "--dist_launcher" in cmd
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"num_nodes": 2}, "needs --launcher"), ({"num_nodes": 2, "launcher": "torchrun"}, "--master_addr"),
+     ({"launcher": "mpi"}, "launcher must be"), ({"num_procs": 0}, "num_procs >= 1"),
+     ({"launcher": "slurm"}, "init_file")],
+)
+def test_launch_option_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        launch.LaunchOptions(**kwargs)
+
+
+def test_batch_type_resolution(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("batch_type: numel\n")
+    assert train.batch_type(config, ["--a", "1"]) == "numel"
+    assert train.batch_type(config, ["--batch_type", "sorted", "--batch_type", "folded"]) == "folded"
+    assert train.batch_type(config, ["--batch_type=unsorted"]) == "unsorted"
+    config.write_text("max_epoch: 1\n")
+    assert train.batch_type(config, []) == "folded"
+
+
+def test_mixed_language_batches_are_warned(setup, tmp_path, caplog):
+    ts, config = setup
+    config.write_text("batch_type: numel\n")
+    train.run_phases(ts, phases.single_phase(config, tmp_path / "exp" / "w"), launch.LaunchOptions())
+    assert "batch_type numel ignores utt2category" in caplog.text
