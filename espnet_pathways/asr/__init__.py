@@ -1,0 +1,1 @@
+"""Streaming Emformer transducer for ESPnet: encoder, predictor/joiner model, search and inference."""

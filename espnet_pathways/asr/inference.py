@@ -1,0 +1,362 @@
+"""Python decoding API in ESPnet's style: whole utterances and audio streams.
+
+Dimension legend: N: samples, T: feature frames, T': encoder frames.
+
+Usage::
+
+    s2t = Speech2Text("exp/asr/config.yaml", "exp/asr/valid.loss.best.pth", beam_size=4)
+    best = s2t(waveform, lang="fr")[0]            # DecodingResult(text, tokens, token_int, score)
+
+    stream = StreamingSpeech2Text(s2t)            # shares the model
+    stream.reset(lang="fr")
+    for piece in audio_pieces:
+        partial = stream(piece)[0].text           # hypothesis so far
+    final = stream(last_piece, is_final=True)[0]
+
+``streaming=True`` (default) encodes segment by segment with carried state (what a live stream
+does); ``streaming=False`` runs the encoder's full-utterance streaming-mode pass. Both give the
+same encoder output up to float rounding. ``beam_size=1`` is greedy search.
+
+Language: ``lang`` (a code of the model's ``lang_list`` or an integer id) selects the pathway when
+the model carries pathway masks (``model.pathway_masks``); an unknown code is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from espnet_pathways.asr.encoder.emformer import EmformerEncoder, EmformerEncoderState, iter_chunks
+from espnet_pathways.asr.search.beam import BeamHypothesis, beam_search
+from espnet_pathways.asr.search.greedy import GreedyState, greedy_search
+from espnet_pathways.asr.streaming_frontend import StreamingFeatureExtractor
+from espnet_pathways.asr.transducer.model import PathwaysTransducerModel
+from espnet_pathways.tasks.lang_list import lang_code_to_id, lang_id_to_code
+
+__all__ = ["DecodingResult", "Speech2Text", "StreamingSpeech2Text", "LangSpec", "activate_pathway"]
+
+LangSpec = Union[None, str, int]
+_DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
+
+
+@dataclasses.dataclass
+class DecodingResult:
+    """One hypothesis: detokenised text, tokens, token ids and log-probability score."""
+
+    text: str
+    tokens: List[str]
+    token_int: List[int]
+    score: float
+
+
+def activate_pathway(model: torch.nn.Module, code: Optional[str]) -> None:
+    """Switch a masked model (``model.pathway_masks``) to language ``code``; no-op for a dense model.
+
+    Without a language, a mask set with a shared mask ``"*"`` uses it; otherwise it is an error.
+    """
+    handle = getattr(model, "pathway_masks", None)
+    if handle is None:
+        return
+    if code is None:
+        if "*" not in getattr(handle, "languages", ()):
+            raise ValueError(
+                f"the model has pathway masks for {list(getattr(handle, 'languages', []))}: "
+                "choose a language with --lang or a 'lang' data entry"
+            )
+        code = "*"
+    handle.activate(code)
+
+
+class Speech2Text:
+    """Decode whole utterances with a trained :class:`PathwaysTransducerModel`.
+
+    Args:
+        asr_train_config: the training run's ``config.yaml``.
+        asr_model_file: model parameters (``*.pth``).
+        device: "cpu" or "cuda".
+        dtype: "float32", "float16" or "float64".
+        beam_size: 1 = greedy search.
+        nbest: hypotheses returned (<= beam_size; 1 with greedy search).
+        streaming: encode segment by segment with carried state (True) or in one pass (False).
+        max_symbols_per_frame: cap on labels emitted at one encoder frame.
+        lang: default language for calls without ``lang``.
+    """
+
+    def __init__(
+        self,
+        asr_train_config: Union[str, Path],
+        asr_model_file: Optional[Union[str, Path]] = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        beam_size: int = 1,
+        nbest: int = 1,
+        streaming: bool = True,
+        max_symbols_per_frame: int = 3,
+        lang: LangSpec = None,
+    ) -> None:
+        from espnet_pathways.tasks.asr import PathwaysASRTask
+
+        model, train_args = PathwaysASRTask.build_model_from_file(asr_train_config, asr_model_file, device)
+        if not isinstance(model, PathwaysTransducerModel):
+            raise ValueError(
+                f"{asr_train_config}: model is {type(model).__name__}, not a pathways_transducer; "
+                "decode it with espnet2.bin.asr_inference"
+            )
+        self._setup(model, getattr(train_args, "lang_list", None), device, dtype, beam_size, nbest, streaming,
+                    max_symbols_per_frame, lang)  # fmt: skip
+        self.train_args = train_args
+
+    @classmethod
+    def from_model(
+        cls,
+        model: PathwaysTransducerModel,
+        lang_list: Optional[Sequence[str]] = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        beam_size: int = 1,
+        nbest: int = 1,
+        streaming: bool = True,
+        max_symbols_per_frame: int = 3,
+        lang: LangSpec = None,
+    ) -> "Speech2Text":
+        """Wrap an already built model (e.g. in benchmarks); arguments as for ``__init__``."""
+        self = cls.__new__(cls)
+        self._setup(model, lang_list, device, dtype, beam_size, nbest, streaming, max_symbols_per_frame, lang)
+        self.train_args = None
+        return self
+
+    def _setup(
+        self,
+        model: PathwaysTransducerModel,
+        lang_list: Optional[Sequence[str]],
+        device: str,
+        dtype: str,
+        beam_size: int,
+        nbest: int,
+        streaming: bool,
+        max_symbols_per_frame: int,
+        lang: LangSpec,
+    ) -> None:
+        if beam_size < 1:
+            raise ValueError(f"--beam_size must be >= 1, got {beam_size}")
+        if nbest < 1 or nbest > beam_size:
+            raise ValueError(f"--nbest must be between 1 and --beam_size ({beam_size}), got {nbest}")
+        if dtype not in _DTYPES:
+            raise ValueError(f"--dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if model.frontend is None:
+            raise ValueError("decoding needs a model with a frontend (waveform input)")
+        self.model = model.to(device=device, dtype=_DTYPES[dtype]).eval()
+        self.device = device
+        self.dtype = _DTYPES[dtype]
+        self.beam_size = beam_size
+        self.nbest = nbest
+        self.streaming = streaming
+        self.max_symbols_per_frame = max_symbols_per_frame
+        self.lang_list: Optional[List[str]] = list(lang_list) if lang_list is not None else None
+        self.default_lang = lang
+        if lang is not None:
+            self.resolve_lang(lang)
+
+    # ------------------------------------------------------------------ language / pathway
+    def resolve_lang(self, lang: LangSpec) -> Optional[str]:
+        """Language code of ``lang`` (code or id); a clear error when the model does not know it."""
+        if lang is None:
+            return None
+        if isinstance(lang, (int, np.integer)):
+            if not self.lang_list:
+                raise ValueError(f"language id {int(lang)} given, but the model's config has no lang_list")
+            return lang_id_to_code(int(lang), self.lang_list, where="lang")
+        lang_code_to_id(str(lang), self.lang_list, where="--lang")
+        return str(lang)
+
+    def select_pathway(self, lang: LangSpec = None) -> Optional[str]:
+        """Activate the pathway of ``lang`` (or the default language) if the model has pathway masks.
+
+        Returns:
+            The language code in use (None when no language is known).
+        """
+        code = self.resolve_lang(lang if lang is not None else self.default_lang)
+        activate_pathway(self.model, code)
+        return code
+
+    # ------------------------------------------------------------------ decoding
+    def _results(self, token_ids: Sequence[Sequence[int]], scores: Sequence[float]) -> List[DecodingResult]:
+        out = []
+        for ids, score in zip(token_ids, scores):
+            ids = [int(i) for i in ids]
+            out.append(
+                DecodingResult(self.model.ids_to_text(ids), self.model.ids_to_tokens(ids), ids, float(score))
+            )
+        return out
+
+    def search(self, enc_out: torch.Tensor, enc_len: int, state=None):
+        """Continue the search over (T', D) encoder frames; returns the new search state."""
+        enc_out = enc_out[:enc_len]
+        if self.beam_size == 1:
+            return greedy_search(
+                self.model.predictor,
+                self.model.joiner,
+                enc_out.unsqueeze(0),
+                torch.tensor([enc_len], device=enc_out.device),
+                state,
+                self.max_symbols_per_frame,
+            )
+        return beam_search(
+            self.model.predictor, self.model.joiner, enc_out, self.beam_size, state, self.max_symbols_per_frame
+        )
+
+    def finalize(self, state) -> List[DecodingResult]:
+        """N-best results of a search state (empty hypothesis for a search that saw no frame)."""
+        if state is None:
+            return self._results([[]], [0.0])
+        if isinstance(state, GreedyState):
+            return self._results(state.tokens[:1], state.scores[:1].tolist())
+        hyps: List[BeamHypothesis] = state[: self.nbest]
+        return self._results([h.tokens for h in hyps], [h.score for h in hyps])
+
+    @torch.no_grad()
+    def __call__(self, speech: Union[torch.Tensor, np.ndarray], lang: LangSpec = None) -> List[DecodingResult]:
+        """Decode one utterance.
+
+        Args:
+            speech: (N,) waveform (or (1, N)).
+            lang: language code or id (selects the pathway of a masked model).
+        Returns:
+            list of DecodingResult: n-best, best first.
+        """
+        self.select_pathway(lang)
+        speech = torch.as_tensor(np.asarray(speech) if not isinstance(speech, torch.Tensor) else speech)
+        speech = speech.reshape(-1).to(device=self.device, dtype=self.dtype)
+        if self.streaming:
+            return StreamingSpeech2Text(self).decode_features(*self._features(speech))
+        feats, n_frames = self._features(speech)
+        if n_frames == 0:
+            return self.finalize(None)
+        enc_out, enc_lens, _ = self.model.encoder(feats.unsqueeze(0), torch.tensor([n_frames], device=self.device))
+        if int(enc_lens[0]) == 0:
+            return self.finalize(None)
+        return self.finalize(self.search(enc_out[0], int(enc_lens[0])))
+
+    def _features(self, speech: torch.Tensor):
+        """Whole-utterance features (T, F) and T; none for audio too short for one STFT frame."""
+        frontend = self.model.frontend
+        n_fft = getattr(getattr(frontend, "stft", None), "n_fft", 0)
+        if speech.numel() <= n_fft // 2:
+            return speech.new_zeros(0, 1), 0
+        self.model.eval()
+        feats, lens = self.model.extract_feats(speech.unsqueeze(0), torch.tensor([speech.numel()], device=self.device))
+        return feats[0, : int(lens[0])], int(lens[0])
+
+
+class StreamingSpeech2Text:
+    """Decode an audio stream chunk by chunk, returning partial hypotheses.
+
+    Audio of any chunk size goes in; features are computed incrementally, the encoder runs one
+    segment (``(S + R) * s`` feature frames, advancing ``S * s``) at a time with carried state and
+    the search continues from its previous state. The result after ``is_final=True`` equals the
+    whole-utterance decoding of :class:`Speech2Text` with ``streaming=True``.
+
+    Args:
+        speech2text: a loaded :class:`Speech2Text` (model, search settings and language list).
+    """
+
+    def __init__(self, speech2text: Speech2Text) -> None:
+        encoder = speech2text.model.encoder
+        if not isinstance(encoder, EmformerEncoder):
+            raise ValueError(f"streaming needs the emformer encoder, got {type(encoder).__name__}")
+        self.s2t = speech2text
+        self.encoder = encoder
+        self.reset()
+
+    def reset(self, lang: LangSpec = None) -> None:
+        """Start a new utterance; ``lang`` (or the default language) is applied at its first audio."""
+        self.lang = lang
+        self.pathway_selected = False
+        self.pending = torch.zeros(0, 0)  # feature frames not yet consumed by a full chunk
+        self.consumed = 0  # feature frames the encoder has advanced past
+        self.enc_state: Optional[EmformerEncoderState] = None
+        self.search_state = None
+        self.features: Optional[StreamingFeatureExtractor] = None
+
+    def _push(self, feats: torch.Tensor) -> None:
+        self.pending = feats if self.pending.numel() == 0 else torch.cat([self.pending, feats])
+
+    def _run_chunk(self, chunk: torch.Tensor, valid: int) -> None:
+        out, out_lens, self.enc_state = self.encoder.infer(
+            chunk.unsqueeze(0), torch.tensor([valid], device=chunk.device), self.enc_state
+        )
+        n = int(out_lens[0])
+        if n > 0:
+            self.search_state = self.s2t.search(out[0], n, self.search_state)
+
+    def _run_full_chunks(self) -> None:
+        size, shift = self.encoder.chunk_length, self.encoder.chunk_shift
+        while self.pending.size(0) >= size:
+            self._run_chunk(self.pending[:size], size)
+            self.pending = self.pending[shift:]
+            self.consumed += shift
+
+    def _run_tail(self) -> None:
+        """Flush the last partial chunks exactly as :func:`iter_chunks` cuts the end of an utterance."""
+        total = self.consumed + self.pending.size(0)
+        usable = (total // self.encoder.stride) * self.encoder.stride
+        size, shift = self.encoder.chunk_length, self.encoder.chunk_shift
+        while self.consumed < usable:
+            piece = self.pending[:size]
+            valid = piece.size(0)
+            if valid < size:
+                piece = torch.nn.functional.pad(piece, (0, 0, 0, size - valid))
+            self._run_chunk(piece, valid)
+            self.pending = self.pending[shift:]
+            self.consumed += shift
+
+    @torch.no_grad()
+    def decode_features(self, feats: torch.Tensor, n_frames: int) -> List[DecodingResult]:
+        """Stream precomputed whole-utterance features (T, F) through the encoder and search.
+
+        The pathway is left as it is (the caller has selected it).
+        """
+        if n_frames == 0:
+            return self.s2t.finalize(None)
+        for chunk, lengths in iter_chunks(
+            feats[:n_frames].unsqueeze(0),
+            torch.tensor([n_frames]),
+            self.encoder.chunk_length,
+            self.encoder.chunk_shift,
+            self.encoder.stride,
+        ):
+            self._run_chunk(chunk[0], int(lengths[0]))
+        return self.s2t.finalize(self.search_state)
+
+    @torch.no_grad()
+    def __call__(self, audio: Union[torch.Tensor, np.ndarray], is_final: bool = False) -> List[DecodingResult]:
+        """Add audio; return the hypotheses so far (final ones after ``is_final=True``, then reset).
+
+        Args:
+            audio: (N,) waveform piece (may be empty).
+            is_final: the stream ends with this piece.
+        Returns:
+            list of DecodingResult: n-best so far, best first.
+        """
+        model = self.s2t.model
+        if not self.pathway_selected:
+            self.s2t.select_pathway(self.lang)
+            self.pathway_selected = True
+        if self.features is None:
+            self.features = StreamingFeatureExtractor(model.frontend, model.normalize)
+        samples = torch.as_tensor(np.asarray(audio) if not isinstance(audio, torch.Tensor) else audio)
+        self._push(self.features.accept(samples.reshape(-1).float()).to(self.s2t.device, self.s2t.dtype))
+        self._run_full_chunks()
+        if not is_final:
+            return self.s2t.finalize(self.search_state)
+        self._push(self.features.finish().to(self.s2t.device, self.s2t.dtype))
+        self._run_tail()
+        results = self.s2t.finalize(self.search_state)
+        logging.debug(f"stream finished after {self.consumed} feature frames")
+        self.reset()
+        return results

@@ -1,0 +1,187 @@
+"""``PathwaysASRTask``: ESPnet's ASR task plus the streaming Emformer transducer and language ids.
+
+Usage (what ``python -m espnet_pathways.bin.asr_train`` runs)::
+
+    python -m espnet_pathways.bin.asr_train --config conf/train_asr_emformer_demo.yaml \\
+        --token_list tokens.txt --token_type bpe --bpemodel bpe_dir/ --lang_list lang_list.txt \\
+        --train_data_path_and_name_and_type dump/train/wav.scp,speech,sound \\
+        --train_data_path_and_name_and_type dump/train/text,text,text \\
+        --train_data_path_and_name_and_type dump/train/utt2lang_id,lang,text_int ...
+
+Additions to ``ASRTask``:
+    * ``model: pathways_transducer`` builds :class:`PathwaysTransducerModel` from
+      ``frontend``/``specaug``/``normalize``/``encoder`` (e.g. ``encoder: emformer``), ``predictor``
+      (+ ``predictor_conf``), ``joiner_conf``, ``ctc_conf`` and ``model_conf``; any other ``model``
+      falls back to ``ASRTask.build_model`` (Conformer CTC/attention etc. train unchanged).
+    * ``--lang_list`` (file or list; stored as a list) and the optional data entry ``lang``.
+    * ``--bpemodel DIR`` with per-language ``<lang>.model`` files switches the preprocessor to
+      :class:`LanguageAwarePreprocessor`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+from espnet2.asr.ctc import CTC
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.tasks.asr import (
+    ASRTask,
+    encoder_choices,
+    frontend_choices,
+    model_choices,
+    normalize_choices,
+    specaug_choices,
+)
+from espnet2.torch_utils.initialize import initialize
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from espnet2.train.class_choices import ClassChoices
+from espnet2.utils.get_default_kwargs import get_default_kwargs
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str_or_none
+
+from espnet_pathways.asr.transducer.joiner import Joiner
+from espnet_pathways.asr.transducer.predictor import LSTMPredictor
+from espnet_pathways.registry import REGISTERED, register
+from espnet_pathways.tasks.lang_list import resolve_lang_list
+from espnet_pathways.tasks.preprocessor import is_per_language_bpe
+
+register()
+
+__all__ = ["PathwaysASRTask", "predictor_choices", "TRANSDUCER_MODEL"]
+
+TRANSDUCER_MODEL = REGISTERED["model"]
+
+predictor_choices = ClassChoices(
+    "predictor",
+    classes=dict(lstm=LSTMPredictor),
+    type_check=None,
+    default="lstm",
+)
+
+
+def _resolve_token_list(args: argparse.Namespace) -> List[str]:
+    """``args.token_list`` (path or list) as a list, stored back so that config.yaml is portable."""
+    if isinstance(args.token_list, str):
+        with open(args.token_list, encoding="utf-8") as f:
+            token_list = [line.rstrip() for line in f]
+        args.token_list = list(token_list)
+    elif isinstance(args.token_list, (tuple, list)):
+        token_list = list(args.token_list)
+    else:
+        raise RuntimeError("--token_list must be a file path or a list")
+    return token_list
+
+
+def _build_feature_blocks(
+    args: argparse.Namespace,
+) -> Tuple[Optional[AbsFrontend], Optional[AbsSpecAug], Optional[AbsNormalize], int]:
+    """Frontend, SpecAugment and normalisation as ``ASRTask`` builds them; returns the feature size too."""
+    if args.input_size is None:
+        frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
+        input_size = frontend.output_size()
+    else:
+        args.frontend = None
+        args.frontend_conf = {}
+        frontend = None
+        input_size = args.input_size
+    specaug = specaug_choices.get_class(args.specaug)(**args.specaug_conf) if args.specaug is not None else None
+    normalize = (
+        normalize_choices.get_class(args.normalize)(**args.normalize_conf) if args.normalize is not None else None
+    )
+    return frontend, specaug, normalize, input_size
+
+
+class PathwaysASRTask(ASRTask):
+    """ESPnet ASR task with the plugin's transducer, language ids and per-language BPE."""
+
+    class_choices_list = ASRTask.class_choices_list + [
+        # --predictor and --predictor_conf
+        predictor_choices,
+    ]
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        super().add_task_arguments(parser)
+        group = parser.add_argument_group(description="Pathways transducer related")
+        group.add_argument(
+            "--joiner_conf",
+            action=NestedDictAction,
+            default=get_default_kwargs(Joiner),
+            help="Keyword arguments of the transducer joiner (joint_size, activation, dropout)",
+        )
+        group.add_argument(
+            "--lang_list",
+            type=str_or_none,
+            default=None,
+            help="Language codes indexed by the ids of the 'lang' data entry: a file with one code per line "
+            "(stored in config.yaml as a list)",
+        )
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return super().optional_data_names(train, inference) + ("lang",)
+
+    @classmethod
+    def build_preprocess_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Optional[Callable[[str, Dict[str, np.ndarray]], Dict[str, np.ndarray]]]:
+        """ESPnet's preprocessor, or the language-aware one when ``--bpemodel`` is a directory."""
+        if (
+            getattr(args, "use_preprocessor", True)
+            and is_per_language_bpe(getattr(args, "token_type", None), getattr(args, "bpemodel", None))
+            and getattr(args, "preprocessor", "default") == "default"
+        ):
+            lang_list = resolve_lang_list(args)
+            args = copy.copy(args)
+            args.preprocessor = REGISTERED["preprocessor"]
+            args.preprocessor_conf = {**getattr(args, "preprocessor_conf", {}), "lang_list": lang_list}
+        return super().build_preprocess_fn(args, train)
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
+        """Build the model named by ``--model``; the plugin's transducer or any stock ESPnet ASR model."""
+        resolve_lang_list(args)
+        if getattr(args, "model", None) == TRANSDUCER_MODEL:
+            model = cls.build_transducer(args)
+        else:
+            model = super().build_model(args)
+        return model
+
+    @classmethod
+    def build_transducer(cls, args: argparse.Namespace) -> AbsESPnetModel:
+        """frontend -> specaug -> normalize -> encoder -> predictor + joiner (+ CTC)."""
+        for unsupported in ("preencoder", "postencoder", "decoder"):
+            if getattr(args, unsupported, None) is not None:
+                raise ValueError(f"--{unsupported} is not supported with --model {TRANSDUCER_MODEL}")
+        token_list = _resolve_token_list(args)
+        vocab_size = len(token_list)
+        logging.info(f"Vocabulary size: {vocab_size}")
+
+        frontend, specaug, normalize, input_size = _build_feature_blocks(args)
+        encoder = encoder_choices.get_class(args.encoder)(input_size=input_size, **args.encoder_conf)
+        predictor = predictor_choices.get_class(args.predictor)(vocab_size=vocab_size, **args.predictor_conf)
+        joiner = Joiner(vocab_size, encoder.output_size(), predictor.output_size(), **args.joiner_conf)
+        ctc = None
+        if float(args.model_conf.get("ctc_weight", 0.0)) > 0.0:
+            ctc = CTC(odim=vocab_size, encoder_output_size=encoder.output_size(), **args.ctc_conf)
+        model = model_choices.get_class(args.model)(
+            vocab_size=vocab_size,
+            token_list=token_list,
+            frontend=frontend,
+            specaug=specaug,
+            normalize=normalize,
+            encoder=encoder,
+            predictor=predictor,
+            joiner=joiner,
+            ctc=ctc,
+            **args.model_conf,
+        )
+        if args.init is not None:
+            initialize(model, args.init)
+        return model
