@@ -227,6 +227,15 @@ class MaskSet:
                 matrix[i, j] = matrix[j, i] = inter / union if union else 1.0
         return langs, matrix
 
+    def digest(self) -> str:
+        """CRC32 of the packed masks (hex): equal digests mean equal masks, e.g. across DDP ranks."""
+        crc = 0
+        for lang in self.languages:
+            for name in self.names:
+                bits = self._masks[lang][name].reshape(-1).cpu().numpy()
+                crc = zlib.crc32(np.packbits(bits, bitorder="little").tobytes(), crc)
+        return f"{crc:08x}"
+
     # -------------------------------------------------------------------- I/O
     def save(self, path: Union[str, Path], extra: Optional[Mapping[str, object]] = None) -> Path:
         """Write the packed mask file atomically (see the module docstring for the format)."""

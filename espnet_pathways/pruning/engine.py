@@ -170,7 +170,10 @@ class PruningEngine(nn.Module):
 
     def _report_sparsity(self, module: nn.Module, args, output) -> None:
         if isinstance(output, tuple) and len(output) == 3 and isinstance(output[1], dict):
-            output[1]["sparsity"] = torch.tensor(self.sparsity())
+            weight = output[2]  # its shape is (1,) once ESPnet made the output gatherable
+            shape = weight.shape if isinstance(weight, torch.Tensor) else ()
+            device = weight.device if isinstance(weight, torch.Tensor) else None
+            output[1]["sparsity"] = torch.full(shape, self.sparsity(), device=device)
 
     def _after_load(self, module: nn.Module, incompatible_keys) -> None:
         self.handle.set_mode(self._mode())
@@ -239,9 +242,9 @@ class PruningEngine(nn.Module):
         self._update_sparsity()
         upcoming = [s for s, _ in self.schedule.events() if s > step]
         logging.info(
-            "pruning event %d/%d at step %d (%s): sparsity %s; next %s",
+            "pruning event %d/%d at step %d (%s): sparsity %s, masks %s; next %s",
             event + 1, self.schedule.last_event + 1, step, self.config.method,
-            {l: round(s, 4) for l, s in self._sparsity.items()},
+            {l: round(s, 4) for l, s in self._sparsity.items()}, self._checked_digest(),
             f"event at step {upcoming[0]}" if upcoming else "event: none (target reached)",
         )
 
@@ -263,10 +266,21 @@ class PruningEngine(nn.Module):
         self.handle.set_masks(final, mode="hard")
         self._zero_pruned_optimizer_state()
         self._update_sparsity()
-        logging.info("masks fixed at step %d (hard from now on): %s", int(self.step),
-                     {l: round(s, 4) for l, s in self._sparsity.items()})
+        logging.info("masks fixed at step %d (hard from now on): sparsity %s, masks %s", int(self.step),
+                     {l: round(s, 4) for l, s in self._sparsity.items()}, self._checked_digest())
 
     # ------------------------------------------------------------ helpers
+    def _checked_digest(self) -> str:
+        """The masks' digest; under torch.distributed, checked to be the same on every rank."""
+        digest = self.handle.maskset().digest()
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return digest
+        digests = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(digests, digest)
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"pruning masks diverged across ranks at step {int(self.step)}: {digests}")
+        return f"{digest} (identical on {len(digests)} ranks)"
+
     def _update_sparsity(self) -> None:
         maskset = self.handle.maskset()
         self._sparsity = {lang: maskset.sparsity(lang) for lang in maskset.languages}

@@ -26,6 +26,7 @@ import logging
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+import torch
 from espnet2.asr.ctc import CTC
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
@@ -46,6 +47,8 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
 from espnet_pathways.asr.transducer.joiner import Joiner
+from espnet_pathways.pruning import ENGINE_ATTR, PruningConfig, attach_pruning
+from espnet_pathways.pruning.trainer import PathwaysTrainer
 from espnet_pathways.asr.transducer.predictor import LSTMPredictor
 from espnet_pathways.registry import REGISTERED, register
 from espnet_pathways.tasks.lang_list import resolve_lang_list
@@ -105,6 +108,9 @@ class PathwaysASRTask(ASRTask):
         predictor_choices,
     ]
 
+    # Trainer.run + writing the pruning outputs (masks, reports, re-masked averages) at the end
+    trainer = PathwaysTrainer
+
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
         super().add_task_arguments(parser)
@@ -121,6 +127,12 @@ class PathwaysASRTask(ASRTask):
             default=None,
             help="Language codes indexed by the ids of the 'lang' data entry: a file with one code per line "
             "(stored in config.yaml as a list)",
+        )
+        group.add_argument(
+            "--pruning_conf",
+            action=NestedDictAction,
+            default=dict(),
+            help="Pruning method and schedule (see espnet_pathways.pruning.config); empty: dense training",
         )
 
     @classmethod
@@ -146,12 +158,24 @@ class PathwaysASRTask(ASRTask):
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
         """Build the model named by ``--model``; the plugin's transducer or any stock ESPnet ASR model."""
-        resolve_lang_list(args)
+        lang_list = resolve_lang_list(args)
         if getattr(args, "model", None) == TRANSDUCER_MODEL:
             model = cls.build_transducer(args)
         else:
             model = super().build_model(args)
+        if getattr(args, "pruning_conf", None):
+            init_param = (getattr(args, "init_param", None) or [None])[0]
+            attach_pruning(model, PruningConfig.from_dict(args.pruning_conf), lang_list or [], init_param)
         return model
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
+        """ESPnet's optimizers; a pruning engine follows the first one's steps."""
+        optimizers = super().build_optimizers(args, model)
+        engine = getattr(model, ENGINE_ATTR, None)
+        if engine is not None:
+            engine.bind(optimizers[0])
+        return optimizers
 
     @classmethod
     def build_transducer(cls, args: argparse.Namespace) -> AbsESPnetModel:
