@@ -36,6 +36,7 @@ import torch
 from bench.common import write_result
 from espnet_pathways.asr.inference import Speech2Text, StreamingSpeech2Text
 from espnet_pathways.asr.search.greedy import greedy_search
+from espnet_pathways.masks import MaskSet, attach, prunable_parameters
 from espnet_pathways.tasks.asr import PathwaysASRTask
 
 CONF = Path(__file__).resolve().parents[1] / "egs2_mls_pathways" / "asr1" / "conf"
@@ -125,14 +126,13 @@ def measure(variants: Dict[str, Speech2Text], audio: np.ndarray, repeats: int = 
 
 
 def random_masks(model, sparsity: float = 0.7):
-    from espnet_pathways.masks import MaskSet, prunable_parameters
-
     gen = torch.Generator().manual_seed(0)
     keep = {n: torch.rand(p.shape, generator=gen) >= sparsity for n, p in prunable_parameters(model).items()}
     return MaskSet({"xx": keep})
 
 
-def main() -> Dict[str, object]:
+def main(quick: bool = False) -> Dict[str, object]:
+    """Both configs (``quick``: the demo config only)."""
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -142,6 +142,8 @@ def main() -> Dict[str, object]:
     results: Dict[str, object] = {"audio_s": AUDIO_S, "threads": 1, "search": "greedy, streaming"}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (config, vocab) in CONFIGS.items():
+            if quick and name != "demo":
+                continue
             model = build_model(CONF / config, vocab, Path(tmp))
             s2t = Speech2Text.from_model(model, lang_list=["xx"], streaming=True)
             enc = model.encoder
@@ -153,15 +155,12 @@ def main() -> Dict[str, object]:
                 "segment_ms": enc.segment_length * enc.stride * HOP_MS,
                 "tokens": tokens,
             }
-            variants = {"dense": s2t}
-            try:
-                from espnet_pathways.masks import attach
-            except ImportError:  # masks module not available: dense numbers only
-                attach = None
-            if attach is not None:
-                masked = copy.deepcopy(model)
-                attach(masked, random_masks(masked), mode="hard", lang_list=["xx"])
-                variants["masked_70"] = Speech2Text.from_model(masked, lang_list=["xx"], streaming=True)
+            masked = copy.deepcopy(model)
+            attach(masked, random_masks(masked), mode="hard", lang_list=["xx"])
+            variants = {
+                "dense": s2t,
+                "masked_70": Speech2Text.from_model(masked, lang_list=["xx"], streaming=True),
+            }
             entry.update(measure(variants, audio))
             if "masked_70" in entry:
                 entry["masked_over_dense"] = entry["masked_70"]["rtf"] / entry["dense"]["rtf"]

@@ -153,6 +153,20 @@ class MaskSet:
         dims = {n: (s.shape if isinstance(s, torch.Tensor) else torch.Size(s)) for n, s in shapes.items()}
         return cls({l: {n: torch.ones(d, dtype=torch.bool) for n, d in dims.items()} for l in languages}, **kwargs)
 
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, torch.Tensor], prefix: str = "pathway_masks.") -> Optional["MaskSet"]:
+        """The masks stored in a model checkpoint by an attached handle (None if it has none).
+
+        Averaged checkpoints hold fractions instead of booleans: any non-zero value counts as kept.
+        """
+        masks: Dict[str, Masks] = {}
+        head = prefix + "masks."
+        for key, value in state.items():
+            if key.startswith(head):
+                lang, _, buffer = key[len(head) :].partition(".")
+                masks.setdefault(lang, {})[buffer.replace("__", ".")] = value != 0
+        return cls(masks) if masks else None
+
     def replace(self, lang: str, masks: Mapping[str, torch.Tensor]) -> "MaskSet":
         """A new set with ``lang``'s masks replaced (or ``lang`` added)."""
         new = dict(self._masks)

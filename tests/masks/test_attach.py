@@ -203,6 +203,14 @@ def test_state_dict_holds_full_weights_and_loads_into_another_instance():
         assert torch.equal(other(x, lang=code), model(x, lang=code))
 
 
+def test_maskset_from_checkpoint_state():
+    model = Net()
+    masks = _random_masks(model, ["en", "fr"])
+    attach(model, masks)
+    assert MaskSet.from_state_dict(model.state_dict()) == masks
+    assert MaskSet.from_state_dict(Net().state_dict()) is None
+
+
 def test_loading_dense_weights_keeps_pruned_weights_zero():
     dense, model = Net(), Net()
     masks = _random_masks(model, ["en"])

@@ -1,0 +1,31 @@
+"""Run every benchmark and write the summary table (``make bench``).
+
+Usage: ``python -m bench.run_all [--quick]``; results in ``bench/results/*.json`` and
+``bench/results/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from bench import bench_masks, bench_pruning, bench_streaming
+from bench.summarize import write_summary
+
+BENCHMARKS = {"masks": bench_masks.main, "streaming": bench_streaming.main, "pruning": bench_pruning.main}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
+    for name in args.only or BENCHMARKS:
+        logging.info("benchmark %s", name)
+        BENCHMARKS[name](quick=args.quick)
+    logging.info("wrote %s", write_summary())
+
+
+if __name__ == "__main__":
+    main()
