@@ -127,9 +127,11 @@ if [ -z "${train_config}" ] && [ -z "${phases_config}" ] && [ "${stop_stage}" -g
     exit 2
 fi
 if [ -n "${phases_config}" ]; then
-    # statistics use the first phase's config; decoding and scoring the last phase's experiment
-    stats_config=$(${python} -m espnet_pathways.recipe.phases --phases_config "${phases_config}" --expdir "${expdir}" --which first --field config)
-    decode_exp=$(${python} -m espnet_pathways.recipe.phases --phases_config "${phases_config}" --expdir "${expdir}" --which last --field exp)
+    # statistics use the first phase's (first) config; stages 12-13 decode and score every phase
+    # marked for decoding (recipe.phase_eval; ${decode_exp} is the last phase's experiment)
+    phase_eval_opts=(--phases_config "${phases_config}" --expdir "${expdir}" --langs "${langs}")
+    stats_config=$(${python} -m espnet_pathways.recipe.phases "${phase_eval_opts[@]}" --which first --field config)
+    decode_exp=$(${python} -m espnet_pathways.recipe.phases "${phase_eval_opts[@]}" --which last --field exp)
 else
     decode_exp=${asr_exp}
     stats_config=${train_config}
@@ -206,7 +208,13 @@ if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
         ${master_addr:+--master_addr "${master_addr}"} --master_port "${master_port}"
 fi
 
-if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
+if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && [ -n "${phases_config}" ]; then
+    log "Stage 12: decoding the phases of ${phases_config} -> <phase exp>/decode_${inference_tag}"
+    ${python} -m espnet_pathways.recipe.phase_eval decode "${phase_eval_opts[@]}" --data_root "${data_feats}" \
+        --test_sets "${test_sets}" --inference_tag "${inference_tag}" --model_file "${inference_asr_model}" \
+        --inference_config "${inference_config}" --inference_args "${inference_args}" \
+        --inference_nj "${inference_nj}" --ngpu "${gpu_ngpu}" --python "${python}"
+elif [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
     log "Stage 12: decoding ${test_sets} -> ${decode_dir}"
     ${python} -m espnet_pathways.recipe.decode --asr_exp "${decode_exp}" --model_file "${inference_asr_model}" \
         --data_root "${data_feats}" --test_sets "${test_sets}" --decode_dir "${decode_dir}" \
@@ -214,7 +222,11 @@ if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
         --inference_nj "${inference_nj}" --ngpu "${gpu_ngpu}" --python "${python}"
 fi
 
-if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ]; then
+if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${phases_config}" ]; then
+    log "Stage 13: scoring the phases of ${phases_config} -> <phase exp>/RESULTS.md, ${expdir}/RESULTS.md"
+    ${python} -m espnet_pathways.recipe.phase_eval score "${phase_eval_opts[@]}" --data_root "${data_feats}" \
+        --test_sets "${test_sets}" --inference_tag "${inference_tag}" --cmd "${run_cmd}" ${sclite:+--sclite "${sclite}"}
+elif [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ]; then
     log "Stage 13: scoring ${decode_dir} -> ${decode_exp}/RESULTS.md"
     ${python} -m espnet_pathways.recipe.score --decode_dir "${decode_dir}" --data_root "${data_feats}" \
         --test_sets "${test_sets}" --cmd "${run_cmd}" ${sclite:+--sclite "${sclite}"}

@@ -1,54 +1,139 @@
 """The training phases of stage 11: each has a config and an experiment dir, run in order.
 
 Without a phases file there is one phase (``--train_config`` into ``--asr_exp``). A phases file
-(YAML) lists several, e.g. dense training, then pruning, then pathway training::
+(YAML) lists several, e.g. dense training, then pruning per language, then pathway training::
 
     phases:
       - name: dense
         config: conf/train_asr_emformer_demo.yaml
         exp: asr_dense                 # relative to --expdir
-      - name: lth70
-        config: conf/prune_lth70.yaml
-        exp: asr_lth70
+        decode: true                   # also decode this phase in stages 12-13
+      - name: lth
+        config: [conf/train_asr_emformer_demo.yaml, conf/prune/lth.yaml]   # merged, later wins
+        exp: asr_lth
         init_from: dense               # --init_param <expdir>/asr_dense/<model_file>
+        foreach_language: true         # -> phases lth_en, lth_fr, ... (exp asr_lth_en, ...)
+      - name: pathways
+        config: [conf/train_asr_emformer_demo.yaml, conf/prune/pathways.yaml]
+        exp: asr_pathways
+        init_from: dense
+        init_masks_from: [lth]         # --pruning_conf init_masks=[<lth_en exp>/masks.pwm, ...]
         args: [--max_epoch, "3"]       # extra training options of this phase
 
-Usage (prints the experiment dir(s), for the stage script)::
+Keys of a phase (``name``, ``config`` and ``exp`` are required):
 
-    python -m espnet_pathways.recipe.phases --phases_config conf/phases.yaml --expdir exp --which last --field exp
+- ``config``: a training YAML, or a list of them merged into ``<exp>/phase_config.yaml`` (mappings
+  merge key by key, recursively; any other value of a later file replaces the earlier one). This
+  lets ``conf/prune/*.yaml`` hold only ``pruning_conf`` and schedule options on top of the dense
+  model's config, so a pruning phase always has the dense phase's architecture.
+- ``init_from``: an earlier phase whose ``<model_file>`` initialises this one (``--init_param``).
+- ``args``: extra training options (after the recipe's, before ``--asr_args``).
+- ``languages``: train and validate on these languages' utterances only: stage 11 writes subsets of
+  the training and validation dirs (``<dir>_<langs>``, every per-utterance file filtered the same
+  way, ``utt2category`` and ``lang_list.txt`` kept) and of the shape files
+  (``<stats_dir>/subset_<langs>/``), each skipped when up to date. A phase with ``pruning_conf``
+  (other than ``lap``, whose one mask is shared) also gets ``--pruning_conf languages=[...]``.
+- ``foreach_language``: ``true`` expands the entry into one phase per language (of ``languages``
+  if given, else of the recipe's language list), named ``<name>_<lang>`` with exp
+  ``<exp>_<lang>`` and ``languages: [<lang>]``. The entry's ``name`` stays the group's name: a
+  later phase may name the group in ``init_from`` / ``init_masks_from``; from inside another
+  per-language group, ``<group>`` means ``<group>_<same lang>``.
+- ``init_masks_from``: earlier pruning phases (or groups: all their phases) whose ``masks.pwm``
+  become ``--pruning_conf init_masks=[...]`` (ESPnet's ``NestedDictAction`` merges this key into
+  the config's ``pruning_conf``).
+- ``decode``: decode and score this phase in stages 12-13 (default: true for the last phase and
+  for phases whose config has ``pruning_conf``). A phase with ``languages`` is decoded only on the
+  test sets of those languages; every other phase on every test set. Each set is decoded with
+  ``--lang <the set's language>``, which selects that language's pathway.
+
+Usage (prints a field of the phases, one line each, for the stage script)::
+
+    python -m espnet_pathways.recipe.phases --phases_config conf/phases.yaml --expdir exp \
+        --langs "en fr" --which last --field exp
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
 from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.recipe.datadir import read_lang_list
+from espnet_pathways.utils.fileio import atomic_write_text
 
-__all__ = ["Phase", "load_phases", "single_phase", "main"]
+__all__ = [
+    "Phase",
+    "MASKS_FILE",
+    "MERGED_CONFIG",
+    "load_phases",
+    "single_phase",
+    "merge_configs",
+    "write_phase_config",
+    "phase_config",
+    "pruning_method",
+    "init_mask_phases",
+    "pruning_args",
+    "decoded_phases",
+    "parse_langs",
+    "main",
+]
 
-_KEYS = {"name", "config", "exp", "init_from", "args"}
+_KEYS = {"name", "config", "exp", "init_from", "args", "languages", "foreach_language", "init_masks_from", "decode"}
+MASKS_FILE = "masks.pwm"
+MERGED_CONFIG = "phase_config.yaml"
 
 
 @dataclass(frozen=True)
 class Phase:
-    """One training run: ``config`` into ``exp_dir``, optionally initialised from an earlier phase."""
+    """One training run: ``config`` into ``exp_dir``, optionally initialised from an earlier phase.
+
+    Attributes:
+        config: the file ESPnet gets (``<exp_dir>/phase_config.yaml`` when ``sources`` are merged).
+        sources: the config files of the phases file, in merge order (empty: ``config`` itself).
+        languages: train/valid on these languages only (empty: every language).
+        init_masks_from: names of earlier phases whose masks initialise this one.
+        decode: decode in stages 12-13 (None: the default rule, see :func:`decoded_phases`).
+        group: the phases-file entry this phase comes from (``foreach_language`` gives several).
+        origin: where the phase is defined, for error messages.
+    """
 
     name: str
     config: Path
     exp_dir: Path
     init_from: Optional[str] = None
     args: Tuple[str, ...] = ()
+    sources: Tuple[Path, ...] = ()
+    languages: Tuple[str, ...] = ()
+    init_masks_from: Tuple[str, ...] = ()
+    decode: Optional[bool] = None
+    group: str = ""
+    origin: str = ""
+
+    @property
+    def base_config(self) -> Path:
+        """The first config file (the model's): what stage 10 collects statistics with."""
+        return self.sources[0] if self.sources else self.config
+
+    @property
+    def masks_file(self) -> Path:
+        """Where a pruning run leaves its final masks."""
+        return self.exp_dir / MASKS_FILE
+
+    @property
+    def label(self) -> str:
+        return self.origin or f"phase {self.name!r}"
 
 
 def single_phase(train_config: Path, asr_exp: Path) -> List[Phase]:
     """The phase list when no phases file is given."""
-    return [Phase(name="train", config=Path(train_config), exp_dir=Path(asr_exp))]
+    return [Phase(name="train", config=Path(train_config), exp_dir=Path(asr_exp), group="train")]
 
 
 def _field(entry: dict, key: str, where: str, kind: type) -> Any:
@@ -60,8 +145,82 @@ def _field(entry: dict, key: str, where: str, kind: type) -> Any:
     return value
 
 
-def load_phases(path: Path, expdir: Path) -> List[Phase]:
-    """Read and check a phases file (unique names and dirs, ``init_from`` names an earlier phase)."""
+def _names(entry: dict, key: str, where: str) -> List[str]:
+    """A string or a non-empty list of unique non-empty strings."""
+    value = entry.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v and not any(c.isspace() for c in v) for v in value)
+    ):
+        raise ValueError(f"{where}: {key!r} must be a name or a non-empty list of names, got {entry[key]!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{where}: {key!r} repeats a name: {value}")
+    return list(value)
+
+
+def _optional_bool(entry: dict, key: str, where: str) -> Optional[bool]:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{where}: {key!r} must be true or false, got {value!r}")
+    return value
+
+
+def _configs(entry: dict, where: str) -> List[Path]:
+    value = entry.get("config")
+    if isinstance(value, str) and value:
+        return [Path(value)]
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return [Path(v) for v in value]
+    if "config" not in entry:
+        raise ValueError(f"{where}: missing key 'config'")
+    raise ValueError(f"{where}: 'config' must be a file name or a non-empty list of file names, got {value!r}")
+
+
+class _Resolver:
+    """Resolves phase and group names among the phases defined so far."""
+
+    def __init__(self) -> None:
+        self.phases: List[Phase] = []
+        self.groups: Dict[str, List[str]] = {}
+        self.all_names: set = set()
+
+    def resolve(self, ref: str, key: str, where: str, lang: Optional[str], one: bool, current: str) -> List[str]:
+        if ref == current:
+            raise ValueError(f"{where}: {key} {ref!r} names the phase itself")
+        if any(p.name == ref for p in self.phases):
+            return [ref]
+        members = self.groups.get(ref)
+        if not members:
+            later = ref in self.all_names
+            raise ValueError(
+                f"{where}: {key} {ref!r} is not an earlier phase"
+                + (" (it is defined later; phases run in file order)" if later else "")
+            )
+        if lang is not None and f"{ref}_{lang}" in members:
+            return [f"{ref}_{lang}"]
+        if one and len(members) != 1:
+            raise ValueError(
+                f"{where}: {key} {ref!r} names {len(members)} phases ({', '.join(members)}); name one of them"
+            )
+        return list(members)
+
+
+def load_phases(path: Path, expdir: Path, langs: Optional[Sequence[str]] = None) -> List[Phase]:
+    """Read and check a phases file, expanding ``foreach_language`` entries.
+
+    Args:
+        langs: the recipe's languages (``lang_list.txt``); needed by ``foreach_language`` without
+            ``languages``, and used to check every ``languages`` entry. None: not checked.
+
+    Raises:
+        ValueError: naming the file, the entry and the key (unknown key, bad value, a name used
+            twice, ``init_from`` / ``init_masks_from`` naming no earlier phase, unknown language).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing phases file: {path}")
@@ -69,8 +228,10 @@ def load_phases(path: Path, expdir: Path) -> List[Phase]:
         doc = yaml.safe_load(f)
     if not isinstance(doc, dict) or not isinstance(doc.get("phases"), list) or not doc["phases"]:
         raise ValueError(f"{path}: expected a non-empty list under 'phases'")
-    phases: List[Phase] = []
-    for i, entry in enumerate(doc["phases"]):
+    entries = doc["phases"]
+    res = _Resolver()
+    res.all_names = {e.get("name") for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    for i, entry in enumerate(entries):
         where = f"{path}: phases[{i}]"
         if not isinstance(entry, dict):
             raise ValueError(f"{where}: expected a mapping, got {entry!r}")
@@ -78,28 +239,213 @@ def load_phases(path: Path, expdir: Path) -> List[Phase]:
         if unknown:
             raise ValueError(f"{where}: unknown key(s) {unknown}; allowed {sorted(_KEYS)}")
         name = _field(entry, "name", where, str)
-        config = Path(_field(entry, "config", where, str))
-        exp_dir = Path(expdir) / _field(entry, "exp", where, str)
+        where = f"{where} ({name})"
+        if any(c.isspace() or c == "/" for c in name):
+            raise ValueError(f"{where}: 'name' must not contain spaces or '/', got {name!r}")
+        configs = _configs(entry, where)
+        exp = _field(entry, "exp", where, str)
         init_from = entry.get("init_from")
+        if init_from is not None and (not isinstance(init_from, str) or not init_from):
+            raise ValueError(f"{where}: 'init_from' must be a phase name, got {init_from!r}")
         args = entry.get("args", [])
         if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
             raise ValueError(f"{where}: 'args' must be a list of strings")
-        if any(p.name == name for p in phases):
+        languages = _names(entry, "languages", where)
+        if langs is not None:
+            for lang in languages:
+                if lang not in langs:
+                    raise ValueError(f"{where}: languages: {lang!r} is not in the language list {list(langs)}")
+        masks_from = _names(entry, "init_masks_from", where)
+        decode = _optional_bool(entry, "decode", where)
+        foreach = _optional_bool(entry, "foreach_language", where) or False
+        if name in res.groups or any(p.name == name for p in res.phases):
             raise ValueError(f"{where}: phase name {name!r} used twice")
-        if any(p.exp_dir == exp_dir for p in phases):
-            raise ValueError(f"{where}: experiment dir {exp_dir} used by an earlier phase")
-        if init_from is not None and not any(p.name == init_from for p in phases):
-            raise ValueError(f"{where}: init_from {init_from!r} is not an earlier phase")
-        phases.append(Phase(name, config, exp_dir, init_from, tuple(str(a) for a in args)))
-    return phases
+        if foreach:
+            loop = languages or (list(langs) if langs is not None else None)
+            if not loop:
+                raise ValueError(f"{where}: foreach_language needs 'languages' or the recipe's language list")
+            expanded = [(f"{name}_{lang}", f"{exp}_{lang}", (lang,), lang) for lang in loop]
+        else:
+            expanded = [(name, exp, tuple(languages), None)]
+        new: List[Phase] = []
+        for phase_name, phase_exp, phase_langs, lang in expanded:
+            phase_where = f"{where}" if lang is None else f"{where} [{lang}]"
+            exp_dir = Path(expdir) / phase_exp
+            if any(p.name == phase_name for p in res.phases + new) or phase_name in res.groups:
+                raise ValueError(f"{phase_where}: phase name {phase_name!r} used twice")
+            if any(p.exp_dir == exp_dir for p in res.phases + new):
+                raise ValueError(f"{phase_where}: experiment dir {exp_dir} used by an earlier phase")
+            source = None
+            if init_from is not None:
+                source = res.resolve(init_from, "init_from", phase_where, lang, one=True, current=name)[0]
+            masks: List[str] = []
+            for ref in masks_from:
+                for resolved in res.resolve(ref, "init_masks_from", phase_where, lang, one=False, current=name):
+                    if resolved not in masks:
+                        masks.append(resolved)
+            merged = len(configs) > 1
+            new.append(
+                Phase(
+                    name=phase_name,
+                    config=exp_dir / MERGED_CONFIG if merged else configs[0],
+                    exp_dir=exp_dir,
+                    init_from=source,
+                    args=tuple(str(a) for a in args),
+                    sources=tuple(configs),
+                    languages=phase_langs,
+                    init_masks_from=tuple(masks),
+                    decode=decode,
+                    group=name,
+                    origin=phase_where,
+                )
+            )
+        res.phases.extend(new)
+        res.groups[name] = [p.name for p in new]
+    return res.phases
+
+
+# ---------------------------------------------------------------- configs
+
+
+def merge_configs(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> Dict[str, Any]:
+    """``overlay`` on ``base``: mappings merge recursively, other values of ``overlay`` replace."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_configs(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_config(path: Path, phase: Phase) -> Dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{phase.label}: missing config {path}")
+    with path.open(encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a YAML mapping (config of {phase.label})")
+    return doc
+
+
+def phase_config(phase: Phase) -> Dict[str, Any]:
+    """The training config of ``phase`` as a dict (its sources merged)."""
+    sources = phase.sources or (phase.config,)
+    merged: Dict[str, Any] = {}
+    for source in sources:
+        merged = merge_configs(merged, _read_config(Path(source), phase))
+    return merged
+
+
+def write_phase_config(phase: Phase) -> Path:
+    """Write ``<exp>/phase_config.yaml`` for a phase with several config files (only when its
+    contents change); returns the config file ESPnet gets."""
+    if len(phase.sources) <= 1:
+        if not phase.config.is_file():
+            raise FileNotFoundError(f"{phase.label}: missing config {phase.config}")
+        return phase.config
+    header = "".join(
+        [f"# Written by espnet_pathways.recipe.phases for phase {phase.name}: merge of\n"]
+        + [f"#   {s}\n" for s in phase.sources]
+    )
+    text = header + yaml.safe_dump(phase_config(phase), sort_keys=False, allow_unicode=True)
+    if not phase.config.is_file() or phase.config.read_text(encoding="utf-8") != text:
+        atomic_write_text(phase.config, text)
+    return phase.config
+
+
+def pruning_method(phase: Phase) -> Optional[str]:
+    """``pruning_conf.method`` of the phase's config (None: dense training)."""
+    conf = phase_config(phase).get("pruning_conf")
+    if not conf:
+        return None
+    if not isinstance(conf, Mapping):
+        raise ValueError(f"{phase.label}: pruning_conf must be a mapping, got {conf!r}")
+    return conf.get("method")
+
+
+# ---------------------------------------------------------------- training options
+
+
+def init_mask_phases(phase: Phase, phases: Sequence[Phase]) -> List[Phase]:
+    """The phases named by ``phase.init_masks_from``."""
+    by_name = {p.name: p for p in phases}
+    return [by_name[name] for name in phase.init_masks_from]
+
+
+def pruning_args(phase: Phase, phases: Sequence[Phase]) -> List[str]:
+    """``--pruning_conf`` overrides of a phase: ``init_masks`` from ``init_masks_from`` and
+    ``languages`` from ``languages`` (checked against the config's ``pruning_conf``)."""
+    conf = phase_config(phase).get("pruning_conf") or {}
+    out: List[str] = []
+    if phase.init_masks_from:
+        if not conf:
+            raise ValueError(f"{phase.label}: init_masks_from needs a config with pruning_conf ({phase.config})")
+        if conf.get("init_masks"):
+            raise ValueError(f"{phase.label}: give init_masks in the config or init_masks_from in the phases file, not both")
+        files = []
+        for source in init_mask_phases(phase, phases):
+            if not source.masks_file.is_file():
+                raise FileNotFoundError(
+                    f"{phase.label}: init_masks_from: phase {source.name!r} left no {source.masks_file} "
+                    "(is it a pruning phase, and did it finish?)"
+                )
+            files.append(str(source.masks_file))
+        out += ["--pruning_conf", "init_masks=" + json.dumps(files)]
+    if phase.languages and conf and conf.get("method") != "lap":
+        given = conf.get("languages")
+        if isinstance(given, str):
+            given = [given]
+        if given is not None and list(given) != list(phase.languages):
+            raise ValueError(
+                f"{phase.label}: languages {list(phase.languages)} differ from pruning_conf.languages {given} "
+                f"of {phase.config}"
+            )
+        out += ["--pruning_conf", "languages=" + json.dumps(list(phase.languages))]
+    return out
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decoded_phases(phases: Sequence[Phase]) -> List[Phase]:
+    """The phases stages 12-13 decode: ``decode: true``, or by default the last phase and every
+    phase whose config has ``pruning_conf``."""
+    out = []
+    for i, phase in enumerate(phases):
+        decode = phase.decode
+        if decode is None:
+            decode = i == len(phases) - 1 or pruning_method(phase) is not None
+        if decode:
+            out.append(phase)
+    return out
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def parse_langs(langs: Optional[str], lang_list: Optional[Path]) -> Optional[List[str]]:
+    """The language list from ``--langs "en fr"`` or a ``lang_list.txt`` (None when neither)."""
+    if lang_list is not None:
+        return read_lang_list(lang_list)
+    if langs:
+        return langs.split()
+    return None
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Print a field of the training phases, one line each.")
     parser.add_argument("--phases_config", type=Path, required=True)
     parser.add_argument("--expdir", type=Path, required=True)
-    parser.add_argument("--which", choices=("first", "last", "all"), default="last")
-    parser.add_argument("--field", choices=("exp", "config", "name"), default="exp")
+    parser.add_argument("--langs", default=None, help="the recipe's languages (for foreach_language)")
+    parser.add_argument("--lang_list", type=Path, default=None, help="or a lang_list.txt")
+    parser.add_argument("--which", choices=("first", "last", "all", "decode"), default="last")
+    parser.add_argument(
+        "--field", choices=("exp", "config", "name"), default="exp",
+        help="config: the phase's (first) config file",
+    )
     return parser
 
 
@@ -107,9 +453,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
 
     def work() -> None:
-        phases = load_phases(args.phases_config, args.expdir)
-        chosen = {"first": phases[:1], "last": phases[-1:], "all": phases}[args.which]
-        attr = {"exp": "exp_dir", "config": "config", "name": "name"}[args.field]
+        phases = load_phases(args.phases_config, args.expdir, parse_langs(args.langs, args.lang_list))
+        if args.which == "decode":
+            chosen = decoded_phases(phases)
+        else:
+            chosen = {"first": phases[:1], "last": phases[-1:], "all": phases}[args.which]
+        attr = {"exp": "exp_dir", "config": "base_config", "name": "name"}[args.field]
         sys.stdout.write("".join(f"{getattr(p, attr)}\n" for p in chosen))
 
     return run_cli(work)

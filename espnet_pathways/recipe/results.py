@@ -8,9 +8,11 @@ Built from every ``<asr_exp>/decode_*/`` holding ``scoring.json`` (stage 13) and
 ``decode_info.json`` (stage 12: model file, training config, inference config). For each decode
 dir: the command that produced it, the decoded checkpoint's sparsity (zero / total parameters,
 over all tensors and over weight matrices) and size, the streaming latency (segment + right
-context, from the training config), then ESPnet-style WER and CER tables with one row per set and
-an average row per kind of set (e.g. every ``mls_<lang>_test``): sentence and word counts summed,
-percentages averaged over languages (macro average, as the paper's "avg" column).
+context, from the training config), for a pruned model the sparsity of each decoded language's
+pathway and of their union from the checkpoint's masks (:mod:`espnet_pathways.recipe.mask_report`),
+then ESPnet-style WER and CER tables with one row per set and an average row per kind of set
+(e.g. every ``mls_<lang>_test``): sentence and word counts summed, percentages averaged over
+languages (macro average, as the paper's "avg" column).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 import yaml
 
 from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.recipe.mask_report import pathway_lines
 from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = [
@@ -198,6 +201,8 @@ def _section(decode_dir: Path, exclude: str) -> List[str]:
             f"- streaming latency: {latency['latency_ms']:.0f} ms "
             f"(segment {latency['segment_ms']:.0f} ms + right context {latency['right_context_ms']:.0f} ms)"
         )
+    # per-language pathway sparsity from the checkpoint's masks (nothing for a dense model)
+    lines += pathway_lines(Path(info["model_file"]), [s["lang"] for s in scoring["sets"].values()], stats["params"])
     for metric in ("wer", "cer"):
         lines += ["", f"### {metric.upper()}", "", *_table(scoring["sets"], metric)]
     return lines + [""]

@@ -13,7 +13,9 @@ Each phase runs ``python -m espnet_pathways.bin.asr_train`` (through the launche
 <phase config> --output_dir <phase exp> --resume true`` (so an interrupted phase continues from
 its checkpoint), ``--init_param`` from an earlier phase if asked, the phase's own args, then
 ``--asr_args``. The log is ``<phase exp>/train.log``. A phase is done when training exited 0 and
-left ``<model_file>``; then ``train.done`` is written.
+left ``<model_file>``; then ``train.done`` is written. A phase with ``languages`` trains on language
+subsets of the data (:mod:`espnet_pathways.recipe.subsets`); ``init_masks_from`` and ``languages``
+become ``--pruning_conf`` options; several config files are merged into ``<phase exp>/phase_config.yaml``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from espnet_pathways.recipe.cli import run_cli
 from espnet_pathways.recipe.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.launch import LaunchOptions, launch_command
-from espnet_pathways.recipe.phases import Phase, load_phases, single_phase
+from espnet_pathways.recipe.datadir import read_lang_list
+from espnet_pathways.recipe.phases import Phase, init_mask_phases, load_phases, pruning_args, single_phase, write_phase_config
+from espnet_pathways.recipe.subsets import phase_setup
 from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.recipe.train_args import DATA_ENTRIES, data_args, stats_files, token_args
 from espnet_pathways.text.tokenizer import TOKEN_LIST_NAME
@@ -105,15 +109,19 @@ def phase_args(setup: TrainSetup, phase: Phase, phases: Sequence[Phase]) -> List
     if phase.init_from is not None:
         source = next(p for p in phases if p.name == phase.init_from)
         args += ["--init_param", str(source.exp_dir / setup.model_file)]
+    args += pruning_args(phase, phases)  # --pruning_conf init_masks=[...] / languages=[...]
     return args + list(phase.args) + list(setup.asr_args)
 
 
 def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions) -> List[Path]:
     """Run every phase not yet done, in order; returns the phases' experiment dirs."""
+    all_setup = setup
     for phase in phases:
+        write_phase_config(phase)  # <exp>/phase_config.yaml of a phase with several config files
+        setup = phase_setup(all_setup, phase)  # language subsets of a phase with `languages`
         args = phase_args(setup, phase, phases)
         kind = batch_type(phase.config, args)
-        if kind != "folded":
+        if kind != "folded" and len(phase.languages) != 1:  # one language: no mixing to warn about
             logging.warning(
                 "phase %s: batch_type %s ignores utt2category, so batches mix languages; use batch_type folded "
                 "for monolingual batches (needed by pathway training)", phase.name, kind,
@@ -125,6 +133,7 @@ def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions
         inputs = setup.inputs() + [phase.config]
         if phase.init_from is not None:
             inputs.append(next(p for p in phases if p.name == phase.init_from).exp_dir / STAMP)
+        inputs += [p.masks_file for p in init_mask_phases(phase, phases)]
         fp = fingerprint({"step": "train", "cmd": cmd}, inputs)
         if is_done(phase.exp_dir / STAMP, fp):
             logging.info("phase %s: %s is up to date; skipping", phase.name, phase.exp_dir)
@@ -177,7 +186,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def work() -> None:
         if args.phases_config is not None:
-            phases = load_phases(args.phases_config, args.expdir)
+            phases = load_phases(args.phases_config, args.expdir, read_lang_list(args.train_dir / "lang_list.txt"))
         elif args.train_config is not None and args.asr_exp is not None:
             phases = single_phase(args.train_config, args.asr_exp)
         else:

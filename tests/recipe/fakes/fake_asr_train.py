@@ -2,8 +2,9 @@
 
 ``--collect_stats true``: writes what ESPnet's collect-stats writes per job
 (``<output_dir>/{train,valid}/{batch_keys,stats_keys,speech_shape,text_shape,feats_stats.npz}``).
-Otherwise: writes ``config.yaml`` and the model files an ESPnet training leaves, after checking
-the data files exist. Every call appends its argv to ``<output_dir>/calls.jsonl``.
+Otherwise: writes ``config.yaml`` and the model files an ESPnet training leaves (``masks.pwm``
+too when the config has ``pruning_conf``), after checking the data files exist. Every call
+appends its argv to ``<output_dir>/calls.jsonl``.
 ``$FAKE_TRAIN_FAIL=1`` makes training fail.
 """
 
@@ -54,6 +55,8 @@ def train(args):
     out = Path(args.output_dir)
     (out / "config.yaml").write_text(Path(args.config).read_text())
     (out / "valid.loss.ave.pth").write_bytes(b"fake model")
+    if "pruning_conf" in Path(args.config).read_text():  # a pruning run leaves its masks
+        (out / "masks.pwm").write_bytes(("fake masks " + json.dumps(sys.argv[1:])).encode())
     return 0
 
 

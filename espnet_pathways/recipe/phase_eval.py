@@ -1,0 +1,167 @@
+"""Stages 12-13 of a phases file: decode and score every phase marked for decoding.
+
+Which phases: ``decode: true``, or by default the last phase and every pruning phase
+(:func:`espnet_pathways.recipe.phases.decoded_phases`). Which sets: a phase with ``languages``
+(a monolingual model) only the test sets of its languages, every other phase (the dense and the
+pathway models) every test set; each set is decoded with ``--lang <the set's language>``. Each
+phase decodes ``<exp>/<model_file>`` with ``<exp>/config.yaml`` into ``<exp>/decode_<tag>/``
+(:mod:`espnet_pathways.recipe.decode`, skipped when up to date), is scored into ``<exp>/RESULTS.md``
+(:mod:`espnet_pathways.recipe.score`, with the pathway sparsity of its masks), and stage 13 ends
+with the combined ``<expdir>/RESULTS.md`` (:mod:`espnet_pathways.recipe.phase_results`).
+
+Usage::
+
+    python -m espnet_pathways.recipe.phase_eval decode --phases_config conf/phases/table1.yaml --expdir exp \
+        --langs "en fr it nl" --data_root dump/raw --test_sets "mls_en_test mls_fr_test" \
+        --inference_tag streaming_asr_model_valid.loss.ave --model_file valid.loss.ave.pth \
+        --inference_config conf/decode_streaming.yaml --inference_nj 4
+    python -m espnet_pathways.recipe.phase_eval score --phases_config ... --expdir exp --langs ... \
+        --data_root dump/raw --test_sets ... --inference_tag ... --cmd "./run.sh --stage 13"
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.recipe.datadir import single_language
+from espnet_pathways.recipe.decode import DEFAULT_MODULE, DecodeOptions, decode_sets
+from espnet_pathways.recipe.phase_results import write_results_table
+from espnet_pathways.recipe.phases import Phase, decoded_phases, load_phases, parse_langs
+from espnet_pathways.recipe.sclite import find_sclite
+from espnet_pathways.recipe.score import score_decode_dir
+
+__all__ = ["decode_dir_of", "eval_plan", "decode_phases", "score_phases", "main"]
+
+
+def decode_dir_of(phase: Phase, inference_tag: str) -> Path:
+    return phase.exp_dir / f"decode_{inference_tag}"
+
+
+def eval_plan(phases: Sequence[Phase], data_root: Path, test_sets: Sequence[str]) -> List[Tuple[Phase, List[str]]]:
+    """(phase, its test sets) for every phase to decode, in phase order."""
+    if not test_sets:
+        raise ValueError("no test set given")
+    set_langs = {name: single_language(Path(data_root) / name) for name in test_sets}
+    plan = []
+    for phase in decoded_phases(phases):
+        sets = [s for s in test_sets if not phase.languages or set_langs[s] in phase.languages]
+        if not sets:
+            logging.warning(
+                "phase %s: no test set of its language(s) %s among %s; not decoded",
+                phase.name, ", ".join(phase.languages), " ".join(test_sets),
+            )
+            continue
+        plan.append((phase, sets))
+    if not plan:
+        raise ValueError("no phase to decode (see the phases' `decode` and `languages` keys)")
+    return plan
+
+
+def decode_phases(
+    phases: Sequence[Phase],
+    data_root: Path,
+    test_sets: Sequence[str],
+    inference_tag: str,
+    model_file: str,
+    inference_config: Optional[Path] = None,
+    inference_args: Sequence[str] = (),
+    nj: int = 1,
+    ngpu: int = 0,
+    python: str = sys.executable,
+    module: str = DEFAULT_MODULE,
+) -> List[Tuple[Phase, List[str]]]:
+    """Decode every planned phase (stage 12); returns the plan."""
+    plan = eval_plan(phases, data_root, test_sets)
+    for phase, sets in plan:
+        logging.info("phase %s: decoding %s", phase.name, " ".join(sets))
+        opts = DecodeOptions(
+            model_file=phase.exp_dir / model_file,
+            train_config=phase.exp_dir / "config.yaml",
+            inference_config=inference_config,
+            inference_args=tuple(inference_args),
+            python=python,
+            module=module,
+            ngpu=ngpu,
+            nj=nj,
+        )
+        decode_sets(opts, Path(data_root), sets, decode_dir_of(phase, inference_tag))
+    return plan
+
+
+def score_phases(
+    phases: Sequence[Phase],
+    expdir: Path,
+    data_root: Path,
+    test_sets: Sequence[str],
+    inference_tag: str,
+    sclite: str,
+    cmd: str,
+    langs: Optional[Sequence[str]] = None,
+    title: str = "",
+) -> Path:
+    """Score every planned phase (its ``RESULTS.md``), then write ``<expdir>/RESULTS.md`` (stage 13)."""
+    for phase, sets in eval_plan(phases, data_root, test_sets):
+        results = score_decode_dir(decode_dir_of(phase, inference_tag), Path(data_root), sets, sclite, cmd)
+        logging.info("phase %s: %s", phase.name, results)
+    path = write_results_table(phases, expdir, inference_tag, langs, title)
+    logging.info("combined results: %s", path)
+    return path
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    for name in ("decode", "score"):
+        p = sub.add_parser(name)
+        p.add_argument("--phases_config", type=Path, required=True)
+        p.add_argument("--expdir", type=Path, required=True)
+        p.add_argument("--langs", default=None, help="the recipe's languages (for foreach_language)")
+        p.add_argument("--lang_list", type=Path, default=None, help="or a lang_list.txt")
+        p.add_argument("--data_root", type=Path, required=True, help="folder of the sets (dump/raw)")
+        p.add_argument("--test_sets", required=True, help="space-separated set names")
+        p.add_argument("--inference_tag", required=True, help="decode dirs are <phase exp>/decode_<tag>")
+    dec = sub.choices["decode"]
+    dec.add_argument("--model_file", required=True, help="checkpoint in each phase's exp dir")
+    dec.add_argument("--inference_config", default="", help="decoding YAML ('' for none)")
+    dec.add_argument("--inference_args", default="", help="extra options for every job (shell words)")
+    dec.add_argument("--inference_nj", type=int, default=1)
+    dec.add_argument("--ngpu", type=int, default=0)
+    dec.add_argument("--python", default=sys.executable)
+    dec.add_argument("--inference_module", default=DEFAULT_MODULE)
+    sco = sub.choices["score"]
+    sco.add_argument("--sclite", default=None, help="sclite executable (default: $PATH, then sctk's)")
+    sco.add_argument("--cmd", default="", help="the command to record in RESULTS.md")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+
+    def work() -> None:
+        langs = parse_langs(args.langs, args.lang_list)
+        phases = load_phases(args.phases_config, args.expdir, langs)
+        test_sets = args.test_sets.split()
+        if args.step == "decode":
+            decode_phases(
+                phases, args.data_root, test_sets, args.inference_tag, args.model_file,
+                inference_config=Path(args.inference_config) if args.inference_config else None,
+                inference_args=shlex.split(args.inference_args), nj=args.inference_nj, ngpu=args.ngpu,
+                python=args.python, module=args.inference_module,
+            )
+        else:
+            score_phases(
+                phases, args.expdir, args.data_root, test_sets, args.inference_tag,
+                find_sclite(args.sclite), args.cmd, langs, str(args.phases_config),
+            )
+
+    return run_cli(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""The combined ``<expdir>/RESULTS.md`` of a phases file, in the style of the papers' Table 1.
+
+One row per phases-file entry (a ``foreach_language`` entry combines its per-language models into
+one row: each language's WER comes from that language's model), one table per kind of test set
+(``mls_*_test``, ``mls_*_dev``), columns: the pruning method and its initial masks, whether the
+mask can change during training, the training data, the WER (%) of each language and their
+average (macro, as the papers' "Avg."), the pathway sparsity (the decoded language's own mask from
+the checkpoint, over the prunable set and over all parameters, averaged over the row's
+languages) and the command that produced the scores.
+
+Built from each decoded phase's ``<exp>/decode_<tag>/{scoring.json,decode_info.json}`` (stages
+12-13), its ``config.yaml`` and the decoded checkpoint's masks. Usage::
+
+    python -m espnet_pathways.recipe.phase_results --phases_config conf/phases/table1.yaml --expdir exp \
+        --langs "en fr it nl" --inference_tag streaming_asr_model_valid.loss.ave
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.recipe.mask_report import PathwaySparsity, checkpoint_masks, pathway_sparsity, percent
+from espnet_pathways.recipe.phases import Phase, decoded_phases, load_phases, parse_langs
+from espnet_pathways.recipe.results import DECODE_INFO_JSON, SCORING_JSON, checkpoint_stats
+from espnet_pathways.utils.fileio import atomic_write_text
+
+__all__ = ["PhaseScores", "read_phase_scores", "set_kind", "results_table", "write_results_table", "main"]
+
+_CHANGING = ("adaptive_imp", "adaptive_lth", "dynamic_pathways")
+
+
+@dataclass
+class PhaseScores:
+    """What the table needs from one decoded phase."""
+
+    phase: Phase
+    method: Optional[str]  # pruning_conf.method of the trained model (None: dense)
+    command: str
+    wer: Dict[str, Tuple[str, float]] = field(default_factory=dict)  # set -> (lang, WER %)
+    sparsity: Dict[str, PathwaySparsity] = field(default_factory=dict)  # lang -> its pathway
+    total_params: int = 0
+
+
+def _json(path: Path) -> Dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"missing {path} (run stages 12-13)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from None
+
+
+def read_phase_scores(phase: Phase, decode_dir: Path) -> PhaseScores:
+    """Scores, method and mask sparsity of one decoded phase."""
+    scoring = _json(decode_dir / SCORING_JSON)
+    info = _json(decode_dir / DECODE_INFO_JSON)
+    config_path = Path(info.get("train_config") or phase.exp_dir / "config.yaml")
+    method = None
+    if config_path.is_file():
+        with config_path.open(encoding="utf-8") as f:
+            conf = (yaml.safe_load(f) or {}).get("pruning_conf") or {}
+        method = conf.get("method") if isinstance(conf, dict) else None
+    out = PhaseScores(phase=phase, method=method, command=scoring.get("command") or "")
+    for name, entry in scoring.get("sets", {}).items():
+        w = entry["wer"]
+        out.wer[name] = (entry["lang"], 100.0 * w["n_err"] / max(w["wrd"], 1))
+    model_file = Path(info["model_file"])
+    out.total_params = int(checkpoint_stats(model_file)["params"])
+    masks = checkpoint_masks(model_file)
+    if masks is not None:
+        langs = [lang for lang, _ in out.wer.values()]
+        out.sparsity = {r.name: r for r in pathway_sparsity(masks, langs, out.total_params) if r.name != "union"}
+    return out
+
+
+def set_kind(name: str, lang: str) -> str:
+    """``mls_fr_test`` -> ``mls_*_test`` (the set's name with its language replaced by ``*``)."""
+    parts = name.split("_")
+    return "_".join("*" if p == lang else p for p in parts) if lang in parts else name
+
+
+def _data_label(phases: Sequence[Phase]) -> str:
+    if len(phases) > 1 and all(len(p.languages) == 1 for p in phases):
+        return "monolingual"
+    langs = phases[0].languages
+    if not langs:
+        return "multilingual"
+    return f"monolingual ({langs[0]})" if len(langs) == 1 else "+".join(langs)
+
+
+def _row_info(group: str, members: List[PhaseScores], phases: Sequence[Phase]) -> Dict[str, str]:
+    by_name = {p.name: p for p in phases}
+    methods = list(dict.fromkeys(m.method or "dense" for m in members))
+    init_groups = list(
+        dict.fromkeys(by_name[n].group for m in members for n in m.phase.init_masks_from if n in by_name)
+    )
+    if all(m.method is None for m in members):
+        change = "/"
+    else:
+        change = "yes" if any(m.method in _CHANGING for m in members) else "no"
+    return {
+        "method": ", ".join(methods),
+        "init": ", ".join(init_groups) or "-",
+        "change": change,
+        "data": _data_label([p for p in phases if (p.group or p.name) == group]),
+        "command": next((f"`{m.command}`" for m in members if m.command), "-"),
+    }
+
+
+def results_table(
+    phases: Sequence[Phase],
+    inference_tag: str,
+    langs: Optional[Sequence[str]] = None,
+    title: str = "",
+) -> str:
+    """The markdown text of the combined results of ``phases`` (decoded and scored ones)."""
+    groups: Dict[str, List[PhaseScores]] = {}
+    for phase in decoded_phases(phases):
+        decode_dir = phase.exp_dir / f"decode_{inference_tag}"
+        if not (decode_dir / SCORING_JSON).is_file():
+            logging.warning("phase %s: no %s; left out of the table", phase.name, decode_dir / SCORING_JSON)
+            continue
+        groups.setdefault(phase.group or phase.name, []).append(read_phase_scores(phase, decode_dir))
+    if not groups:
+        raise FileNotFoundError(f"no decoded phase has decode_{inference_tag}/{SCORING_JSON} (run stages 12-13)")
+
+    # kind of set -> group -> lang -> (WER, sparsity or None)
+    kinds: Dict[str, Dict[str, Dict[str, Tuple[float, Optional[PathwaySparsity]]]]] = {}
+    for group, members in groups.items():
+        for m in members:
+            for name, (lang, wer) in m.wer.items():
+                cell = kinds.setdefault(set_kind(name, lang), {}).setdefault(group, {})
+                if lang in cell:
+                    raise ValueError(
+                        f"phase group {group!r}: two phases decoded language {lang!r} of {set_kind(name, lang)}"
+                    )
+                cell[lang] = (wer, m.sparsity.get(lang))
+    order = list(langs or [])
+    lines = ["<!-- Generated by espnet_pathways.recipe.phase_results -->", f"# RESULTS{': ' + title if title else ''}", ""]
+    lines += [
+        "WER (%) per language of each phase (a per-language entry, `foreach_language`, combines its",
+        "per-language models into one row); sparsity of the decoded language's own pathway (mask of the",
+        "checkpoint), over the prunable weights and over all parameters, averaged over the row's languages.",
+    ]
+    info = {group: _row_info(group, members, phases) for group, members in groups.items()}
+    for kind, rows in kinds.items():
+        present = {lang for cells in rows.values() for lang in cells}
+        columns = [l for l in order if l in present] + sorted(present - set(order))
+        lines += [
+            "",
+            f"## WER on {kind}",
+            "",
+            "|phase|method|init masks|mask can change?|training data|"
+            + "|".join(c.upper() for c in columns)
+            + "|Avg.|sparsity (prunable)|sparsity (all params)|command|",
+            "|---|---|---|---|---|" + "---:|" * len(columns) + "---:|---:|---:|---|",
+        ]
+        for group, cells in rows.items():
+            row = info[group]
+            wers = [f"{cells[c][0]:.2f}" if c in cells else "-" for c in columns]
+            avg = sum(v[0] for v in cells.values()) / len(cells)
+            partial = "*" if len(cells) < len(columns) else ""
+            pathways = [v[1] for v in cells.values() if v[1] is not None]
+            if pathways:
+                sp = percent(sum(p.sparsity for p in pathways) / len(pathways))
+                sp_all = percent(sum(p.sparsity_all for p in pathways) / len(pathways))
+            else:
+                sp = sp_all = percent(0.0)
+            lines.append(
+                f"|{group}|{row['method']}|{row['init']}|{row['change']}|{row['data']}|"
+                + "|".join(wers)
+                + f"|{avg:.2f}{partial}|{sp}|{sp_all}|{row['command']}|"
+            )
+        if any(len(cells) < len(columns) for cells in rows.values()):
+            lines += ["", "\\* average over the row's languages only."]
+    lines += ["", "## Phases", "", "|phase|experiment dir(s)|", "|---|---|"]
+    for group, members in groups.items():
+        lines.append(f"|{group}|" + ", ".join(f"`{m.phase.exp_dir}`" for m in members) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def write_results_table(
+    phases: Sequence[Phase],
+    expdir: Path,
+    inference_tag: str,
+    langs: Optional[Sequence[str]] = None,
+    title: str = "",
+) -> Path:
+    """Write ``<expdir>/RESULTS.md`` atomically and return its path."""
+    path = Path(expdir) / "RESULTS.md"
+    atomic_write_text(path, results_table(phases, inference_tag, langs, title))
+    return path
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--phases_config", type=Path, required=True)
+    parser.add_argument("--expdir", type=Path, required=True)
+    parser.add_argument("--langs", default=None, help="the recipe's languages (column order, foreach_language)")
+    parser.add_argument("--lang_list", type=Path, default=None, help="or a lang_list.txt")
+    parser.add_argument("--inference_tag", required=True, help="decode dirs are <phase exp>/decode_<tag>")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+
+    def work() -> Path:
+        langs = parse_langs(args.langs, args.lang_list)
+        phases = load_phases(args.phases_config, args.expdir, langs)
+        return write_results_table(phases, args.expdir, args.inference_tag, langs, str(args.phases_config))
+
+    return run_cli(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
