@@ -40,6 +40,7 @@ from espnet_pathways.masks.report import (
     plot_overlap,
     sparsity_table,
 )
+from espnet_pathways.utils.cli import run_cli
 
 __all__ = ["main", "get_parser", "one_shot_masks", "count_model_params"]
 
@@ -155,14 +156,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     args = get_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except (ValueError, KeyError, TypeError, FileNotFoundError, RuntimeError) as e:
-        logging.error("%s", e)
-        return 1
-    return 0
+    return run_cli(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
-from espnet_pathways.data.cli_utils import setup_logging, str2bool
+from espnet_pathways.utils.cli import setup_logging, str2bool
 from espnet_pathways.data.corpus_text import Vocabulary, load_vocabulary
 from espnet_pathways.data.espeak import EspeakError
 from espnet_pathways.data.languages import Language, get_language, parse_langs

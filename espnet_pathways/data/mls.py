@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from espnet_pathways.data.cli_utils import setup_logging, str2bool
+from espnet_pathways.utils.cli import setup_logging, str2bool
 from espnet_pathways.data.kaldi import KaldiDataError, validate_data_dir, write_data_dir
 from espnet_pathways.data.languages import UnknownLanguageError, get_language, parse_langs
 from espnet_pathways.data.mls_format import ONE_HOUR_FOLDS, SPLITS, nine_hour_handles, one_hour_handles

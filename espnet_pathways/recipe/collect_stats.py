@@ -27,7 +27,7 @@ from typing import List, Optional, Sequence
 from espnet2.bin.aggregate_stats_dirs import aggregate_stats_dirs
 
 from espnet_pathways.data.kaldi import read_kaldi_file
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.split_decode import split_scp
 from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp

@@ -22,7 +22,7 @@ from typing import List, Optional
 
 from espnet_pathways.data.mini_mls import generate_mini_mls
 from espnet_pathways.data.mls import TRAIN_SUBSETS, prepare_mls
-from espnet_pathways.recipe.cli import run_cli, str2bool
+from espnet_pathways.utils.cli import run_cli, str2bool
 
 __all__ = ["data_prep", "main"]
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from espnet_pathways.data.kaldi import read_kaldi_file
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import single_language
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.merge_decode import merge_outputs

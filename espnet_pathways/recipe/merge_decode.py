@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet_pathways.data.kaldi import read_kaldi_file, write_kaldi_file
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 
 __all__ = ["RECOG_FILES", "merge_outputs", "main"]
 

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import single_language
 from espnet_pathways.recipe.decode import DEFAULT_MODULE, DecodeOptions, decode_sets
 from espnet_pathways.recipe.phase_results import write_results_table

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.mask_report import PathwaySparsity, checkpoint_masks, pathway_sparsity, percent
 from espnet_pathways.recipe.phases import Phase, decoded_phases, load_phases, parse_langs
 from espnet_pathways.recipe.results import DECODE_INFO_JSON, SCORING_JSON, checkpoint_stats

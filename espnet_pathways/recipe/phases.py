@@ -64,7 +64,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import read_lang_list
 from espnet_pathways.utils.fileio import atomic_write_text
 

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import torch
 import yaml
 
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.mask_report import pathway_lines
 from espnet_pathways.utils.fileio import atomic_write_text
 

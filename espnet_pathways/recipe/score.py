@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet_pathways.data.kaldi import read_kaldi_file
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import read_data_dir, single_language
 from espnet_pathways.recipe.results import SCORING_JSON, write_results_md
 from espnet_pathways.recipe.sclite import ScliteSummary, find_sclite, parse_result, run_sclite

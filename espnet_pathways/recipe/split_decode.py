@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, TypeVar
 
 from espnet_pathways.data.kaldi import read_kaldi_file
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = ["split_list", "split_scp", "main"]

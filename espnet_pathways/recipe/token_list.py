@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet_pathways.recipe.cli import run_cli, str2bool
+from espnet_pathways.utils.cli import run_cli, str2bool
 from espnet_pathways.recipe.datadir import read_data_dir, read_lang_list
 from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.text import SpmOptions, build_token_list_dir

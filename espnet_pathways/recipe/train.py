@@ -31,7 +31,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import yaml
 
-from espnet_pathways.recipe.cli import run_cli
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.launch import LaunchOptions, launch_command

@@ -1,10 +1,10 @@
-"""Shared bits of the stage entry points: logging set-up, boolean flags, error exit."""
+"""Shared bits of the command-line entry points: logging set-up, boolean flags, error exit."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-from typing import Callable
+from typing import Callable, Union
 
 __all__ = ["LOG_FORMAT", "setup_logging", "str2bool", "run_cli"]
 
@@ -14,9 +14,9 @@ LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 _EXPECTED_ERRORS = (OSError, ValueError, KeyError, RuntimeError)
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """ESPnet-like log lines on stderr."""
-    logging.basicConfig(level=level, format=LOG_FORMAT, force=True)
+def setup_logging(level: Union[int, str] = logging.INFO) -> None:
+    """ESPnet-like log lines on stderr; ``level`` as a number or a name (``"info"``)."""
+    logging.basicConfig(level=level.upper() if isinstance(level, str) else level, format=LOG_FORMAT, force=True)
 
 
 def str2bool(value: str) -> bool:
