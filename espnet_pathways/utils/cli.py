@@ -16,7 +16,7 @@ _EXPECTED_ERRORS = (OSError, ValueError, KeyError, RuntimeError)
 
 def setup_logging(level: Union[int, str] = logging.INFO) -> None:
     """ESPnet-like log lines on stderr; ``level`` as a number or a name (``"info"``)."""
-    logging.basicConfig(level=level.upper() if isinstance(level, str) else level, format=LOG_FORMAT, force=True)
+    logging.basicConfig(level=level.upper() if isinstance(level, str) else level, format=LOG_FORMAT)
 
 
 def str2bool(value: str) -> bool:

@@ -64,14 +64,14 @@ def test_prune_an_espnet_checkpoint(tmp_path, capsys):
          "--sparsity must lie in"),
     ],
 )
-def test_bad_input_exits_non_zero_with_a_message(argv, message, tmp_path, monkeypatch, capsys):
+def test_bad_input_exits_non_zero_with_a_message(argv, message, tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     assert cli.main(argv) == 1
-    assert message in capsys.readouterr().err
+    assert message in caplog.text
     assert not (tmp_path / "x").exists()
 
 
-def test_foreign_file_is_rejected(tmp_path, capsys):
+def test_foreign_file_is_rejected(tmp_path, caplog):
     (tmp_path / "f.pwm").write_bytes(b"not a mask file at all")
     assert cli.main(["overlap", str(tmp_path / "f.pwm")]) == 1
-    assert "not an espnet_pathways mask file" in capsys.readouterr().err
+    assert "not an espnet_pathways mask file" in caplog.text

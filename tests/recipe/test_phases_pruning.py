@@ -347,14 +347,14 @@ phases:
     assert len(read_lines(exp / "asr_imp_fr" / "calls.jsonl")) == 1
 
 
-def test_train_main_checks_languages_against_lang_list(prepared, capfd):
+def test_train_main_checks_languages_against_lang_list(prepared, caplog):
     setup, root = prepared
     path = write_phases(root / "p.yaml", f"phases:\n  - {{name: a, config: {root}/base.yaml, exp: x, languages: [it]}}\n")
     argv = ["--train_dir", str(setup.train_dir), "--valid_dir", str(setup.valid_dir), "--token_dir",
             str(setup.token_dir), "--stats_dir", str(setup.stats_dir), "--phases_config", str(path),
             "--expdir", str(root / "exp"), "--train_module", "fake_asr_train"]
     assert train.main(argv) == 1
-    assert f"{path}: phases[0] (a): languages: 'it' is not in the language list ['en', 'fr']" in capfd.readouterr().err
+    assert f"{path}: phases[0] (a): languages: 'it' is not in the language list ['en', 'fr']" in caplog.text
 
 
 # ------------------------------------------------------------------ stages 12-13 and results
@@ -457,13 +457,13 @@ def test_score_phases_writes_sparsity_from_masks_and_table(decoded):
     assert table.read_text() == md.replace("# RESULTS: p.yaml", f"# RESULTS: {exp.parent / 'p.yaml'}")
 
 
-def test_phase_eval_cli_errors(decoded, capfd):
+def test_phase_eval_cli_errors(decoded, caplog):
     plan, exp, data_root, sets, _ = decoded
     path = exp.parent / "p.yaml"
     common = ["--phases_config", str(path), "--expdir", str(exp), "--langs", "en fr", "--data_root", str(data_root),
               "--inference_tag", "tag"]
     assert phase_eval.main(["score", *common, "--test_sets", ""]) == 1
-    assert "no test set given" in capfd.readouterr().err
+    assert "no test set given" in caplog.text
     assert phase_eval.main(["score", *common, "--test_sets", "mls_en_test", "--sclite", find_sclite()]) == 0
     md = (exp / "RESULTS.md").read_text()
     assert "|EN|Avg.|" in md and "|ada|adaptive_imp|-|yes|monolingual|0.00|0.00|" in md  # ada_fr not decoded on en
