@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from typing import List, Optional
 
+import torch
+
 from espnet_pathways.tasks.asr import PathwaysASRTask
 
 
@@ -21,9 +23,22 @@ def get_parser() -> argparse.ArgumentParser:
     return PathwaysASRTask.get_parser()
 
 
+def leave_process_group() -> None:
+    """Under torch.distributed, wait for every rank, then destroy the process group.
+
+    ESPnet's training returns without destroying it; a rank that then exits while another one is
+    still finishing (rank 0 averages and writes the checkpoints) can abort in the gloo teardown
+    ("terminate called without an active exception", SIGABRT), failing a finished training.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def main(cmd: Optional[List[str]] = None) -> None:
     """Run ESPnet's training main with the plugin task (``cmd`` = argv without the program name)."""
     PathwaysASRTask.main(cmd=cmd)
+    leave_process_group()
 
 
 if __name__ == "__main__":
