@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+import torch
+
 from bench import bench_masks, bench_pruning, bench_streaming
 from bench.summarize import write_summary
 
@@ -21,8 +23,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
+    threads = torch.get_num_threads()
     for name in args.only or BENCHMARKS:
         logging.info("benchmark %s", name)
+        torch.set_num_threads(threads)  # a benchmark may pin its own thread count
         BENCHMARKS[name](quick=args.quick)
     logging.info("wrote %s", write_summary())
 

@@ -1,9 +1,9 @@
 """Magnitude ranking in linear time: keep the largest |w| of a candidate set.
 
-The k-th largest magnitude is found by a three-level radix selection on the IEEE-754 bit patterns
+The k-th largest magnitude is found by a two-level radix selection on the IEEE-754 bit patterns
 of |w| (for non-negative floats the int32 view is ordered like the value): a histogram of the top
-11 bits over all candidates, then of the next 10 and the last 10 bits over the candidates sharing
-the prefix chosen so far. Each level is one streaming pass; a last pass writes the masks. Tensors are streamed in chunks, so no concatenated copy of the weights is made
+16 bits over all candidates, then of the low 15 bits over the candidates sharing the chosen top
+bits. Each level is one streaming pass; a last pass writes the masks. Tensors are streamed in chunks, so no concatenated copy of the weights is made
 and the extra memory beyond the returned boolean masks is a few chunk-sized buffers.
 
 Ties at the threshold are broken deterministically: among equal magnitudes, the earlier tensor (in
@@ -20,8 +20,8 @@ __all__ = ["magnitude_masks", "keep_count", "check_sparsity"]
 
 _CHUNK = 1 << 18
 # Radix levels over the 31 value bits of |w|: (shift, bins) from the most significant bits down.
-_LEVELS = ((20, 1 << 11), (10, 1 << 10), (0, 1 << 10))
-_NAN_TOP = 0x7F8  # top 11 bits of +inf; anything above is NaN
+_LEVELS = ((15, 1 << 16), (0, 1 << 15))
+_INF_BITS = 0x7F800000  # bit pattern of +inf; anything above is NaN
 
 
 def check_sparsity(sparsity: float, key: str = "sparsity") -> float:
@@ -80,12 +80,12 @@ def _select_threshold(
         for tensor, cand in zip(tensors, candidates):
             for _, bits in _chunks(tensor, cand):
                 if level == 0:  # shift non-candidates (-1) into an extra bin 0, dropped below
-                    hist += torch.bincount((bits >> shift).add_(1), minlength=bins + 1)[1:]
+                    hist += torch.bincount((bits >> shift).add_(1), minlength=bins + 1)[1:bins + 1]
                     continue
                 digits = bits[(bits >> higher) == prefix]
                 if digits.numel():
                     hist += torch.bincount((digits >> shift) & (bins - 1), minlength=bins)
-        if level == 0 and int(hist[_NAN_TOP + 1 :].sum()) > 0:
+        if level == 0 and int(hist[(_INF_BITS >> shift) + 1 :].sum()) > 0:
             raise ValueError("magnitude ranking: weights contain NaN")
         digit, above = _find_bin(hist, need)
         prefix = (prefix << (bins.bit_length() - 1)) | digit
