@@ -18,7 +18,7 @@ import torch
 
 from espnet_pathways.masks import SHARED, MaskSet
 
-__all__ = ["PathwaySparsity", "checkpoint_masks", "mask_key", "pathway_sparsity", "percent", "pathway_lines"]
+__all__ = ["PathwaySparsity", "load_model_state", "checkpoint_masks", "mask_key", "pathway_sparsity", "percent", "pathway_lines"]
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,20 @@ def percent(value: float) -> str:
     return f"{100.0 * value:.2f}%"
 
 
-def checkpoint_masks(model_file: Path) -> Optional[MaskSet]:
-    """The masks stored in an ESPnet model file (None for a dense model)."""
+def load_model_state(model_file: Path) -> Mapping[str, torch.Tensor]:
+    """The state dict of an ESPnet model file (``*.pth``), with clear errors."""
     model_file = Path(model_file)
     if not model_file.is_file():
         raise FileNotFoundError(f"missing model file: {model_file}")
     state = torch.load(model_file, map_location="cpu", weights_only=True)
     if not isinstance(state, Mapping):
         raise ValueError(f"{model_file}: expected a state dict, got {type(state).__name__}")
-    return MaskSet.from_state_dict(state)
+    return state
+
+
+def checkpoint_masks(model_file: Path) -> Optional[MaskSet]:
+    """The masks stored in an ESPnet model file (None for a dense model)."""
+    return MaskSet.from_state_dict(load_model_state(model_file))
 
 
 def mask_key(masks: MaskSet, lang: str) -> Optional[str]:

@@ -18,19 +18,18 @@ Built from each decoded phase's ``<exp>/decode_<tag>/{scoring.json,decode_info.j
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.mask_report import PathwaySparsity, checkpoint_masks, pathway_sparsity, percent
 from espnet_pathways.recipe.phases import Phase, decoded_phases, load_phases, parse_langs
-from espnet_pathways.recipe.results import DECODE_INFO_JSON, SCORING_JSON, checkpoint_stats
+from espnet_pathways.recipe.results import DECODE_INFO_JSON, SCORING_JSON, checkpoint_stats, load_json
+from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = ["PhaseScores", "read_phase_scores", "set_kind", "results_table", "write_results_table", "main"]
@@ -50,19 +49,11 @@ class PhaseScores:
     total_params: int = 0
 
 
-def _json(path: Path) -> Dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"missing {path} (run stages 12-13)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc}") from None
-
 
 def read_phase_scores(phase: Phase, decode_dir: Path) -> PhaseScores:
     """Scores, method and mask sparsity of one decoded phase."""
-    scoring = _json(decode_dir / SCORING_JSON)
-    info = _json(decode_dir / DECODE_INFO_JSON)
+    scoring = load_json(decode_dir / SCORING_JSON)
+    info = load_json(decode_dir / DECODE_INFO_JSON)
     config_path = Path(info.get("train_config") or phase.exp_dir / "config.yaml")
     method = None
     if config_path.is_file():

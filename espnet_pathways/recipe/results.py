@@ -28,8 +28,8 @@ from typing import Any, Dict, List, Mapping, Optional
 import torch
 import yaml
 
+from espnet_pathways.recipe.mask_report import load_model_state, pathway_lines
 from espnet_pathways.utils.cli import run_cli
-from espnet_pathways.recipe.mask_report import pathway_lines
 from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = [
@@ -63,12 +63,7 @@ def checkpoint_stats(model_file: Path, exclude: str = DEFAULT_EXCLUDE) -> Dict[s
         ``matrix_sparsity`` over tensors with two or more dimensions; ``size_mb`` (dense, as stored)
         and ``nonzero_mb`` (values only), in 10^6 bytes.
     """
-    model_file = Path(model_file)
-    if not model_file.is_file():
-        raise FileNotFoundError(f"missing model file: {model_file}")
-    state = torch.load(model_file, map_location="cpu", weights_only=True)
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{model_file}: expected a state dict, got {type(state).__name__}")
+    state = load_model_state(model_file)
     pattern = re.compile(exclude)
     out = dict(params=0, zeros=0, matrix_params=0, matrix_zeros=0, size_bytes=0, nonzero_bytes=0)
     for name, tensor in state.items():
@@ -161,9 +156,10 @@ def _table(sets: Mapping[str, Mapping[str, Any]], metric: str) -> List[str]:
     return lines
 
 
-def _load_json(path: Path) -> Dict[str, Any]:
+def load_json(path: Path) -> Dict[str, Any]:
+    """A JSON file written by stages 12-13; clear errors when missing or broken."""
     if not path.is_file():
-        raise FileNotFoundError(f"missing {path}")
+        raise FileNotFoundError(f"missing {path} (run stages 12-13)")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -171,8 +167,8 @@ def _load_json(path: Path) -> Dict[str, Any]:
 
 
 def _section(decode_dir: Path, exclude: str) -> List[str]:
-    scoring = _load_json(decode_dir / SCORING_JSON)
-    info = _load_json(decode_dir / DECODE_INFO_JSON)
+    scoring = load_json(decode_dir / SCORING_JSON)
+    info = load_json(decode_dir / DECODE_INFO_JSON)
     for key in ("model_file", "train_config"):
         if key not in info:
             raise ValueError(f"{decode_dir / DECODE_INFO_JSON}: no {key!r}")

@@ -148,7 +148,7 @@ def _break(kind: str, release) -> tuple[Path, int, str, int]:
         _replace_line(transcripts, line, f"{utt} some words\n")
         return transcripts, line, "no tab between utterance id and text", 1
     if kind == "bad_id":
-        _replace_line(transcripts, line, f"spk7_book_3\tsome words\n")
+        _replace_line(transcripts, line, "spk7_book_3\tsome words\n")
         return transcripts, line, "utterance id 'spk7_book_3' is not", 1
     if kind == "bad_encoding":
         data = transcripts.read_bytes().split(b"\n")

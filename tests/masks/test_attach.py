@@ -173,7 +173,7 @@ def test_soft_multilingual_region_is_mask_plus_free_zone():
 
 
 def test_set_masks_is_a_pruning_event():
-    model, x = Net(), torch.randn(2, 7, 4)
+    model = Net()
     params = prunable_parameters(model)
     handle = attach(model, MaskSet.full(params, ["en"]))
     sparser = MaskSet({"en": magnitude_masks(params, 0.8)})

@@ -1,10 +1,7 @@
 """MaskSet: statistics, set operations, and the packed mask file."""
 
-import json
 import os
-import struct
 
-import numpy as np
 import pytest
 import torch
 

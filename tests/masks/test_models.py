@@ -3,7 +3,6 @@ Emformer and RNN-T; ESPnet's n-best checkpoint averaging keeps the masks."""
 
 import pytest
 import torch
-from torch import nn
 
 from espnet_pathways.masks import MaskSet, attach, magnitude_masks, prunable_parameters
 
@@ -92,7 +91,7 @@ def test_espnet_nbest_averaging_keeps_masks(tmp_path):
     model = _espnet_conformer()
     params = prunable_parameters(model)
     masks = MaskSet({"en": magnitude_masks(params, 0.6), "fr": magnitude_masks(params, 0.4, scope="layerwise")})
-    handle = attach(model, masks, lang_list=["en", "fr"])
+    attach(model, masks, lang_list=["en", "fr"])
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     reporter = Reporter()
     for epoch in (1, 2, 3):

@@ -4,8 +4,8 @@ import json
 
 import torch
 
-from espnet_pathways.masks import MaskSet, prunable_parameters
-from espnet_pathways.pruning.outputs import remask_checkpoint, schedule_trace, write_pruning_outputs
+from espnet_pathways.masks import MaskSet
+from espnet_pathways.pruning.outputs import schedule_trace, write_pruning_outputs
 from toy import build, train
 
 CONF = dict(method="adaptive_imp", schedule="cubic", target_sparsity=0.6, initial_sparsity=0.2, num_events=2,

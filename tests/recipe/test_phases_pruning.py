@@ -433,7 +433,7 @@ def test_score_phases_writes_sparsity_from_masks_and_table(decoded):
     for lang in LANGS:
         assert f"|{lang}|{lang}|{m.kept(lang)}|{percent(m.sparsity(lang))}|{percent(m.sparsity(lang, total))}|" in pw
     union = 1 - sum(int(x.sum()) for x in m.union().values()) / m.num_prunable
-    assert f"|**union** (model)|en+fr|" in pw and percent(union) in pw
+    assert "|**union** (model)|en+fr|" in pw and percent(union) in pw
     assert "### Pathway sparsity" not in (exp / "asr_dense" / "RESULTS.md").read_text()  # dense: unchanged
     fr = (exp / "asr_ada_fr" / "RESULTS.md").read_text()
     assert f"|fr|fr|{masks['ada_fr'].kept('fr')}|{percent(masks['ada_fr'].sparsity('fr'))}|" in fr
