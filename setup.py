@@ -16,8 +16,8 @@ setup(
     python_requires=">=3.10,<3.12",
     install_requires=[
         "espnet==202511",
-        "torch==2.11.*",
-        "torchaudio==2.11.*",
+        "torch==2.11.0",
+        "torchaudio==2.11.0",  # 2.11.1 needs a newer torch ABI than 2.11.0
         "sentencepiece>=0.1.99",
         "pyyaml>=6.0",
         "soundfile>=0.12",
