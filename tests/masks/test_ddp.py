@@ -58,6 +58,8 @@ def _worker(rank, world, init_file, out_file):
     dist.all_gather_object(gathered, {k: v.clone() for k, v in full.items()})
     if rank == 0:
         torch.save({"weights": gathered, "masks": model.pathway_masks.maskset()}, out_file)
+    # No rank may leave while another still talks to it: gloo aborts the slower one.
+    dist.barrier()
     dist.destroy_process_group()
 
 
