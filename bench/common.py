@@ -21,7 +21,7 @@ from espnet_pathways.utils.fileio import atomic_write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-__all__ = ["RESULTS_DIR", "time_repeats", "interleaved_medians", "machine_info", "write_result"]
+__all__ = ["RESULTS_DIR", "time_repeats", "interleaved_times", "paired_ratio_medians", "machine_info", "write_result"]
 
 
 def time_repeats(fn: Callable[[], object], repeats: int, warmup: int = 1) -> List[float]:
@@ -36,8 +36,11 @@ def time_repeats(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Lis
     return times
 
 
-def interleaved_medians(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> Dict[str, float]:
-    """Median seconds per call of each function, timed round-robin so that they share the noise."""
+def interleaved_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> Dict[str, List[float]]:
+    """Seconds of each call of each function, timed round-robin so that they share the noise.
+
+    Entry ``i`` of every list comes from round ``i``: ratios of same-round entries are paired.
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -47,7 +50,13 @@ def interleaved_medians(fns: Dict[str, Callable[[], object]], repeats: int, warm
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
+
+
+def paired_ratio_medians(times: Dict[str, List[float]], reference: str) -> Dict[str, float]:
+    """Median over rounds of ``time[name] / time[reference]`` in the same round."""
+    ref = times[reference]
+    return {name: statistics.median(t / r for t, r in zip(ts, ref)) for name, ts in times.items()}
 
 
 def machine_info() -> Dict[str, object]:

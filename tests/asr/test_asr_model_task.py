@@ -73,6 +73,8 @@ def test_paper_config_has_about_100m_parameters(tmp_path):
     assert isinstance(enc, EmformerEncoder)
     assert (enc.stride, enc.segment_length, enc.right_context_length) == (6, 4, 1)
     assert len(enc.emformer.emformer_layers) == 30 and enc.output_size() == 512
+    (optimizer,) = PathwaysASRTask.build_optimizers(args, model)
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["fused"]
 
 
 def test_demo_config_builds_and_trains_a_step(tmp_path):

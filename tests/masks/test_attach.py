@@ -81,9 +81,13 @@ def test_hard_mask_forward_equals_masked_weights():
     assert torch.allclose(model(x), expected, atol=1e-6)
 
 
-def test_hard_pruned_weights_stay_zero_through_adam_with_momentum():
+ADAM_IMPLEMENTATIONS = [{"foreach": True}, {"foreach": False}, {"fused": True}]
+
+
+@pytest.mark.parametrize("adam", ADAM_IMPLEMENTATIONS, ids=["foreach", "for-loop", "fused"])
+def test_hard_pruned_weights_stay_zero_through_adam_with_momentum(adam):
     model, x = Net(), torch.randn(2, 7, 4)
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05, **adam)
     _train_steps(model, x, [None] * 3, opt)  # build dense momentum first
     params = prunable_parameters(model)
     masks = MaskSet({"en": magnitude_masks(params, 0.7)})
@@ -99,13 +103,14 @@ def test_hard_pruned_weights_stay_zero_through_adam_with_momentum():
     assert any(bool((p[masks["en"][n]] != 0).any()) for n, p in params.items())
 
 
-def test_pathways_switch_in_place_and_update_only_their_region():
+@pytest.mark.parametrize("adam", ADAM_IMPLEMENTATIONS, ids=["foreach", "for-loop", "fused"])
+def test_pathways_switch_in_place_and_update_only_their_region(adam):
     model, x = Net(), torch.randn(3, 5, 4)
     masks = _random_masks(model, ["en", "fr"])
     handle = attach(model, masks, lang_list=["en", "fr"])
     params = prunable_parameters(model)
     storage = {n: p.data_ptr() for n, p in params.items()}
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05, **adam)
     _train_steps(model, x, [torch.tensor([1, 1, 1])], opt)  # fr momentum exists
     for step in range(4):
         code = ["en", "fr"][step % 2]

@@ -46,8 +46,9 @@ def test_events_follow_optimizer_steps_under_gradient_accumulation():
     assert int(engine.step) == 4 and int(engine.events_done) == 2  # events at steps 0 and 4
 
 
-def test_hard_pruned_weights_stay_zero_and_get_no_update():
-    model, engine, opt = build(dict(method="imp", **CUBIC))
+@pytest.mark.parametrize("optimizer", ["adam", "adam_fused"])
+def test_hard_pruned_weights_stay_zero_and_get_no_update(optimizer):
+    model, engine, opt = build(dict(method="imp", **CUBIC), optimizer=optimizer)
     params = prunable_parameters(model)
 
     def check(step):

@@ -36,7 +36,10 @@ def build(conf: dict, lang_list: Sequence[str] = ("en", "fr"), init_param: Optio
     if init_param:
         state = torch.load(init_param, weights_only=False)
         model.load_state_dict({**model.state_dict(), **state})
-    opt = torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam" else torch.optim.SGD(model.parameters(), lr=lr)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=lr, fused=optimizer == "adam_fused")
     engine.bind(opt)
     return model, engine, opt
 
