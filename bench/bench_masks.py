@@ -171,26 +171,37 @@ def _run_ranking(method: str, tensors: Dict[str, torch.Tensor]) -> None:
         magnitude_masks(tensors, 0.7, scope=method)
 
 
-def ranking_child(method: str, num_weights: int) -> Dict[str, float]:
-    """Run one ranking method in this (fresh) process; report seconds and peak extra memory.
+def ranking_child(method: str, num_weights: int, repeats: int) -> Dict[str, float]:
+    """Run one ranking method ``repeats`` times in this (fresh) process.
 
-    A small warm-up run first pages in the library code, which would otherwise count as memory.
+    Reports the median seconds (and all of them) and the peak extra memory of the first run (the
+    allocator keeps freed memory, so later runs would measure its caching). A small warm-up run
+    first pages in the library code, which would otherwise count as memory.
     """
     _run_ranking(method, {"warmup.weight": torch.randn(64, 64)})
     tensors = _ranking_tensors(num_weights)
     baseline = _reset_peak_rss()
-    start = time.perf_counter()
-    _run_ranking(method, tensors)
-    seconds = time.perf_counter() - start
+    times, peak = [], 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _run_ranking(method, tensors)
+        times.append(time.perf_counter() - start)
+        peak = peak or _rss_bytes("VmHWM")
     weights = sum(t.numel() for t in tensors.values())
-    return {"seconds": seconds, "extra_bytes_per_weight": (_rss_bytes("VmHWM") - baseline) / weights, "weights": weights}
+    return {
+        "seconds": statistics.median(times),
+        "all_seconds": times,
+        "extra_bytes_per_weight": (peak - baseline) / weights,
+        "weights": weights,
+    }
 
 
 def bench_ranking(num_weights: int) -> Dict[str, object]:
     results = {}
-    for method in ("global", "layerwise", "torch_global_unstructured"):
+    for method, repeats in (("global", 5), ("layerwise", 5), ("torch_global_unstructured", 3)):
         out = subprocess.run(
-            [sys.executable, "-m", "bench.bench_masks", "--ranking-child", method, "--weights", str(num_weights)],
+            [sys.executable, "-m", "bench.bench_masks", "--ranking-child", method, "--weights", str(num_weights),
+             "--repeats", str(repeats)],
             check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
         )
         results[method] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -246,8 +257,9 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--ranking-child", help=argparse.SUPPRESS)
     parser.add_argument("--weights", type=int, default=100_000_000, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ranking_child:
-        print(json.dumps(ranking_child(args.ranking_child, args.weights)))
+        print(json.dumps(ranking_child(args.ranking_child, args.weights, args.repeats)))
     else:
         print(json.dumps(main(args.quick), indent=2))

@@ -28,7 +28,7 @@ from espnet_pathways.masks import MaskSet, magnitude_masks, prunable_parameters
 from espnet_pathways.pruning import PruningConfig, attach_pruning
 
 SCHEDULE = dict(target_sparsity=0.7, schedule="cubic", initial_sparsity=0.1, num_events=3, prune_interval=10)
-INTERVALS = {"demo recipe (T=100, n=25)": (100, 25), "paper scale (T=2000, n=500; assumed)": (2000, 500)}
+INTERVALS = {"demo recipe (T=50, n=25)": (50, 25), "paper scale (T=2000, n=500; assumed)": (2000, 500)}
 
 
 def _methods(workdir: Path, model: torch.nn.Module) -> Dict[str, Optional[dict]]:
@@ -136,7 +136,7 @@ def bench_events(name: str, batch_size: int, repeats: int) -> Dict[str, object]:
         step_s = _timed(lambda: _train_step(model, optimizer, _batch(1, batch_size, vocab)), repeats)
         costs = {
             "prune_event_s": _timed(lambda: engine._prune_event(1, int(engine.step)), repeats),
-            "adapt_event_s": _timed(lambda: engine._adapt(int(engine.step)), repeats),
+            "adapt_event_s": _timed(lambda: engine._adapt(int(engine.step), 0), repeats),
             "rewind_s": _timed(engine._rewind, repeats),
         }
         del model, engine, optimizer

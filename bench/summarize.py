@@ -31,14 +31,16 @@ def _masks(r: dict) -> List[str]:
             )
     rows += [
         "",
-        f"Magnitude ranking of {rank['weights']:,} weights at sparsity {rank['sparsity']} (each method in a fresh process):",
+        f"Magnitude ranking of {rank['weights']:,} weights at sparsity {rank['sparsity']} (each method in a fresh "
+        "process; median seconds of its runs, peak extra memory of the first):",
         "",
-        "| method | seconds | speed-up vs torch global_unstructured | peak extra memory (bytes/weight) |",
-        "|---|---:|---:|---:|",
+        "| method | runs | median seconds (min-max) | speed-up vs torch global_unstructured | peak extra memory (bytes/weight) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, m in rank["methods"].items():
         rows.append(
-            f"| {name} | {m['seconds']:.2f} | {rank['speedup_vs_torch_global_unstructured'][name]:.1f}x "
+            f"| {name} | {len(m['all_seconds'])} | {m['seconds']:.2f} ({min(m['all_seconds']):.2f}-{max(m['all_seconds']):.2f}) "
+            f"| {rank['speedup_vs_torch_global_unstructured'][name]:.1f}x "
             f"| {m['extra_bytes_per_weight']:.2f} |"
         )
     rows += [

@@ -296,13 +296,17 @@ class PathwayHandle(nn.Module):
         }
 
     @torch.no_grad()
-    def set_masks(self, maskset: MaskSet, mode: Optional[str] = None) -> None:
+    def set_masks(self, maskset: MaskSet, mode: Optional[str] = None, zero_pruned: bool = True) -> None:
         """Replace the masks (a pruning event): weights outside every new mask become zero.
 
         Args:
             maskset: same languages and tensors as the attached set.
             mode: switch between ``"hard"`` and ``"soft"`` at the same time (optional).
+            zero_pruned: zero the weights outside every new mask; ``False`` keeps their values
+                (soft mode only: a re-ranking that lets pruned weights keep regrowing).
         """
+        if not zero_pruned and (mode or self.mode) == "hard":
+            raise ValueError("set_masks: hard masks always zero the pruned weights (zero_pruned=False needs soft mode)")
         if maskset.languages != self.languages or maskset.names != self.names:
             raise MaskMismatchError(
                 f"set_masks: mask set covers languages {maskset.languages} and {len(maskset.names)} "
@@ -316,7 +320,7 @@ class PathwayHandle(nn.Module):
         for lang in self.languages:
             for buf, name in zip(self._masks_of(lang), self.names):
                 buf.copy_(maskset[lang][name])
-        self._refresh(loaded=[True] * len(self._params), zero_pruned=True)
+        self._refresh(loaded=[True] * len(self._params), zero_pruned=zero_pruned)
         if maskset.method is not None:
             self.method = maskset.method
 

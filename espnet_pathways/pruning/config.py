@@ -9,13 +9,16 @@ Example (YAML, next to the rest of an ESPnet config)::
         initial_sparsity: 0.1
         num_events: 5                 # cubic: events k = 0..N
         prune_interval: 200           # T, optimizer steps between pruning events
-        adapt_interval: 50            # n < T, steps between re-rankings (adaptive methods)
+        adapt_interval: 50            # n < T, steps between re-rankings (adaptive methods; dynamic_pathways: per language)
         ranking: global               # global | layerwise
         include: [encoder, decoder, joint]
         exclude: []
         rewind_to: exp/dense/valid.loss.ave.pth   # LTH; default: the --init_param model
         languages: [fr]               # mask keys: one language (monolingual) / "*" (LAP) / all (pathways)
         init_masks: [exp/lth_fr/masks.pwm, exp/lth_nl/masks.pwm]   # pathways / dynamic_pathways
+        reset_optimizer_state: true   # zero the optimizer state of weights pruned hard
+        rezero_on_adapt: true         # adaptive: a re-ranking also zeroes the weights it drops (false:
+                                      # only pruning events do, so pruned weights regrow across re-rankings)
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ METHODS = ("imp", "lth", "lap", "adaptive_imp", "adaptive_lth", "pathways", "dyn
 """imp/lth: monolingual magnitude pruning (LTH rewinds to θ0 after each event); lap: one shared mask
 on mixed-language data; adaptive_*: soft pruning with re-ranking every ``adapt_interval`` steps;
 pathways: fixed per-language masks trained with monolingual batches; dynamic_pathways: per-language
-masks re-ranked inside each language's mask plus free zone."""
+masks re-ranked inside each language's mask plus free zone (language z after every ``adapt_interval``
+steps on z's batches)."""
 
 
 class PruningConfigError(ValueError):
@@ -60,6 +64,7 @@ class PruningConfig:
     languages: Optional[List[str]] = None
     init_masks: List[str] = field(default_factory=list)
     reset_optimizer_state: bool = True
+    rezero_on_adapt: bool = True
 
     @classmethod
     def from_dict(cls, conf: Mapping[str, Any], key: str = "pruning_conf") -> "PruningConfig":
@@ -115,6 +120,9 @@ class PruningConfig:
         if self.method in ("imp", "lth", "adaptive_imp", "adaptive_lth") and self.languages is not None:
             if len(self.languages) != 1:
                 raise PruningConfigError(f"{self.method} is monolingual: give one language, got {self.languages}")
+        for name in ("reset_optimizer_state", "rezero_on_adapt"):
+            if not isinstance(getattr(self, name), bool):
+                raise PruningConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.freeze_step is not None and self.freeze_step < 0:
             raise PruningConfigError(f"freeze_step must be >= 0, got {self.freeze_step}")
         try:

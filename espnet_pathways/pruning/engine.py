@@ -6,7 +6,8 @@ taken, events fired, whether masks are fixed) lives in buffers, so it travels wi
 checkpoint and ``--resume`` continues exactly where a run stopped. Hooks, not a forked trainer:
 
 - ``optimizer.register_step_post_hook``: counts optimizer steps (gradient accumulation respected)
-  and fires pruning events (at ``start + k*T``) and adaptation events (every ``n`` steps);
+  and fires pruning events (at ``start + k*T``) and adaptation events (every ``n`` steps; for
+  Dynamic ASR Pathways, each language's mask after every ``n`` steps on that language's batches);
 - a forward pre-hook fires the step-0 event at the first training forward, i.e. after ESPnet has
   loaded ``--init_param``;
 - a forward hook adds the active pathway's ``sparsity`` to the stats ESPnet's reporter logs.
@@ -101,6 +102,8 @@ class PruningEngine(nn.Module):
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
         self.register_buffer("frozen", torch.zeros((), dtype=torch.bool))
         self.lang_list = list(lang_list)
+        # optimizer steps taken on each pathway's batches (order: the mask set's languages)
+        self.register_buffer("pathway_steps", torch.zeros(len(self._languages()), dtype=torch.long))
         self.rewind_to = config.rewind_to or (init_param.split(":")[0] if init_param else None)
         self._theta0: Optional[Dict[str, torch.Tensor]] = None
         self._optimizers: List[torch.optim.Optimizer] = []
@@ -157,14 +160,16 @@ class PruningEngine(nn.Module):
         if optimizer is not self._optimizers[0]:
             return
         self.step += 1
+        stepped = self.handle.languages.index(self.handle.active)
+        self.pathway_steps[stepped] += 1
         if bool(self.frozen):
             return
         step = int(self.step)
         event = self.schedule.event_at(step) if self.schedule is not None else None
         if event is not None and event >= int(self.events_done):
             self._prune_event(event, step)
-        elif self._adapt_due(step):
-            self._adapt(step)
+        elif self._adapt_due(step, stepped):
+            self._adapt(step, stepped)
         if self.config.adaptive and step >= self.config.hard_from():
             self.freeze()
 
@@ -205,22 +210,27 @@ class PruningEngine(nn.Module):
         except MaskMismatchError as e:
             raise MaskMismatchError(f"init_masks do not fit the model: {e}") from None
 
-    def _adapt_due(self, step: int) -> bool:
-        conf = self.config
-        return (
-            conf.adaptive
-            and int(self.events_done) > 0
-            and step < conf.hard_from()
-            and (step - conf.start_step) % conf.adapt_interval == 0
-        )
+    def _adapt_due(self, step: int, stepped: int) -> bool:
+        """Whether an adaptation follows this step (``stepped``: index of the step's pathway).
 
-    def _rerank(self, sparsity: float) -> MaskSet:
-        """New masks at ``sparsity`` for every pathway, by the method's candidate rule."""
+        Dynamic ASR Pathways counts each language's own steps: its mask is re-ranked right after
+        n steps on its batches, so each language is ranked on weights it has just trained (masks
+        initialised identically, e.g. from LAP, become language-specific this way).
+        """
+        conf = self.config
+        if not conf.adaptive or int(self.events_done) == 0 or step >= conf.hard_from():
+            return False
+        if conf.method == "dynamic_pathways":
+            return int(self.pathway_steps[stepped]) % conf.adapt_interval == 0
+        return (step - conf.start_step) % conf.adapt_interval == 0
+
+    def _rerank(self, sparsity: float, only: Optional[str] = None) -> MaskSet:
+        """New masks at ``sparsity`` for every pathway (or just ``only``), by the method's candidate rule."""
         handle, conf = self.handle, self.config
         weights = handle.full_weights()
         current = handle.maskset()
-        masks = {}
-        for lang in handle.languages:
+        masks = {lang: current[lang] for lang in handle.languages}
+        for lang in [only] if only else handle.languages:
             if conf.method == "dynamic_pathways":
                 candidates = handle.region(lang)  # m_z ∪ free zone F_z
             elif conf.adaptive:
@@ -248,11 +258,12 @@ class PruningEngine(nn.Module):
             f"event at step {upcoming[0]}" if upcoming else "event: none (target reached)",
         )
 
-    def _adapt(self, step: int) -> None:
+    def _adapt(self, step: int, stepped: int) -> None:
         sparsity = self.schedule.sparsity_of_event(int(self.events_done) - 1)
-        self.handle.set_masks(self._rerank(sparsity))
+        only = self.handle.languages[stepped] if self.config.method == "dynamic_pathways" else None
+        self.handle.set_masks(self._rerank(sparsity, only), zero_pruned=self.config.rezero_on_adapt)
         self._update_sparsity()
-        logging.debug("adaptation at step %d: re-ranked at sparsity %.4f", step, sparsity)
+        logging.debug("adaptation at step %d: %s re-ranked at sparsity %.4f", step, only or "every mask", sparsity)
 
     def freeze(self) -> None:
         """Fix the masks and apply them hard from now on (adaptive methods, end of pruning)."""

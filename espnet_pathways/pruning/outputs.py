@@ -42,7 +42,11 @@ def remask_checkpoint(path: Path, maskset: MaskSet) -> None:
 
 
 def schedule_trace(engine) -> List[Tuple[int, float, str]]:
-    """(step, sparsity, kind) of every event the run's configuration fires up to its last step."""
+    """(step, sparsity, kind) of every event the run's configuration fires up to its last step.
+
+    Dynamic ASR Pathways re-ranks each language after n steps on its own batches, at steps that
+    depend on the batch order: its trace has no ``adapt`` entries.
+    """
     conf, schedule = engine.config, engine.schedule
     last_step = int(engine.step)
     trace: List[Tuple[int, float, str]] = []
@@ -53,7 +57,8 @@ def schedule_trace(engine) -> List[Tuple[int, float, str]]:
             trace.append((step, sparsity, "prune"))
     if conf.adaptive:
         events = {s for s, _, _ in trace}
-        for step in range(conf.start_step + conf.adapt_interval, min(last_step + 1, conf.hard_from()), conf.adapt_interval):
+        adapt_steps = range(conf.start_step + conf.adapt_interval, min(last_step + 1, conf.hard_from()), conf.adapt_interval)
+        for step in adapt_steps if conf.method != "dynamic_pathways" else ():
             if step not in events:
                 trace.append((step, schedule.sparsity_at(step), "adapt"))
         if conf.hard_from() <= last_step:

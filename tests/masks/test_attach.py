@@ -162,6 +162,14 @@ def test_soft_mode_zeroes_at_event_but_keeps_training():
     regrown = sum(int((p[~masks["en"][n]] != 0).sum()) for n, p in params.items())
     assert regrown > 0, "soft-pruned weights must stay trainable"
     assert not handle.masking
+    theta = handle.full_weights()
+    reranked = MaskSet({"en": magnitude_masks(params, 0.6)})
+    handle.set_masks(reranked, zero_pruned=False)  # a re-ranking that lets pruned weights keep regrowing
+    assert all(torch.equal(handle.full_weights()[n], theta[n]) for n in theta)
+    handle.set_masks(reranked)
+    assert all(bool((p[~reranked["en"][n]] == 0).all()) for n, p in params.items())
+    with pytest.raises(ValueError, match="hard masks always zero"):
+        handle.set_masks(reranked, mode="hard", zero_pruned=False)
 
 
 def test_soft_multilingual_region_is_mask_plus_free_zone():

@@ -147,6 +147,26 @@ def _write_masks(tmp_path, sparsity_by_lang):
     return paths, MaskSet(masks)
 
 
+@pytest.mark.parametrize("rezero", [True, False])
+def test_rezero_on_adapt_decides_whether_a_reranking_zeroes_dropped_weights(rezero):
+    conf = dict(method="adaptive_imp", adapt_interval=2, rezero_on_adapt=rezero, **CUBIC)
+    model, engine, opt = build(conf, lr=0.3, optimizer="sgd")
+    params = prunable_parameters(model)
+    outside_after_adapt = []
+
+    def record(step):
+        if int(engine.step) % 4 == 2:  # an adaptation step (events at multiples of 4)
+            masks = model.pathway_masks.maskset()["*"]
+            outside_after_adapt.append(sum(int((p[~masks[n]] != 0).sum()) for n, p in params.items()))
+
+    train(model, opt, range(10), on_step=record)
+    assert len(outside_after_adapt) == 3
+    if rezero:
+        assert outside_after_adapt == [0, 0, 0]
+    else:
+        assert all(n > 0 for n in outside_after_adapt), "pruned weights must keep their regrown values"
+
+
 def test_fixed_pathways_train_each_language_inside_its_mask(tmp_path):
     paths, masks = _write_masks(tmp_path, {"en": 0.7, "fr": 0.7})
     model, engine, opt = build(dict(method="pathways", init_masks=paths))
@@ -176,7 +196,7 @@ def test_dynamic_pathways_rerank_inside_mask_plus_free_zone(tmp_path):
     assert handle.maskset() == init, "initial masks come from init_masks"
 
     def check(step):
-        if int(engine.step) % 2 or bool(engine.frozen):
+        if bool(engine.frozen):
             return
         # after a (re-)ranking every pathway lies inside its region of before the step
         for lang in handle.languages:
@@ -192,6 +212,35 @@ def test_dynamic_pathways_rerank_inside_mask_plus_free_zone(tmp_path):
         assert final.sparsity(lang) == pytest.approx(0.7, abs=1e-2)
     assert bool(engine.frozen) and handle.mode == "hard"
     assert final != init
+
+
+def test_dynamic_pathways_adapt_each_language_after_its_own_steps(tmp_path):
+    """From one shared (LAP-like) initial mask, the pathways become language-specific."""
+    paths, init = _write_masks(tmp_path, {"*": 0.5})
+    conf = dict(method="dynamic_pathways", init_masks=paths, schedule="cubic", initial_sparsity=0.5,
+                target_sparsity=0.7, num_events=2, prune_interval=8, adapt_interval=2)
+    model, engine, opt = build(conf, lr=0.2, optimizer="sgd")
+    handle = model.pathway_masks
+    order = [0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0]
+    reranked = []
+
+    def record(step):
+        after = handle.maskset()
+        reranked.append([l for l in handle.languages if not all(torch.equal(after[l][n], before[l][n]) for n in after[l])])
+
+    for step, code in enumerate(order):
+        before = handle.maskset()
+        train(model, opt, [step], lang_of=lambda s: code, on_step=record)
+    for step, (code, changed) in enumerate(zip(order, reranked), start=1):
+        lang = ("en", "fr")[code]
+        if step == 1 or step % 8 == 0 or step >= conf["prune_interval"] * conf["num_events"]:
+            continue  # pruning events (the first at the first forward) re-rank every language; then masks are fixed
+        assert set(changed) <= {lang}, f"step {step}: a {lang} batch re-ranked {changed}"
+    assert int(engine.pathway_steps.sum()) == len(order)
+    assert engine.pathway_steps.tolist() == [order.count(0), order.count(1)]
+    final = handle.maskset()
+    assert not all(torch.equal(final["en"][n], final["fr"][n]) for n in final["en"]), "pathways stayed identical"
+    assert final.sparsity("en") == pytest.approx(0.7, abs=1e-2) and final.sparsity("fr") == pytest.approx(0.7, abs=1e-2)
 
 
 def test_rank_within_is_relative_to_all_weights():
@@ -240,6 +289,7 @@ def test_resume_from_state_dicts_is_identical(tmp_path):
         (dict(method="lap", languages=["en"]), "shared"),
         (dict(target_sparsity=0.5), "'method' is required"),
         (dict(method="imp", schedule="linear"), "schedule"),
+        (dict(method="adaptive_imp", prune_interval=4, adapt_interval=2, rezero_on_adapt="no"), "rezero_on_adapt"),
     ],
 )
 def test_config_validation(conf, match):

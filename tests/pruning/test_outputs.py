@@ -4,9 +4,9 @@ import json
 
 import torch
 
-from espnet_pathways.masks import MaskSet
+from espnet_pathways.masks import MaskSet, magnitude_masks, prunable_parameters
 from espnet_pathways.pruning.outputs import schedule_trace, write_pruning_outputs
-from toy import build, train
+from toy import Toy, build, train
 
 CONF = dict(method="adaptive_imp", schedule="cubic", target_sparsity=0.6, initial_sparsity=0.2, num_events=2,
             prune_interval=4, adapt_interval=2)
@@ -47,3 +47,13 @@ def test_schedule_trace_of_a_hard_method():
     trace = schedule_trace(engine)
     assert [s for s, _, _ in trace] == [0, 3, 6]
     assert all(k == "prune" for _, _, k in trace)
+
+
+def test_schedule_trace_of_dynamic_pathways_marks_no_global_adaptation_steps(tmp_path):
+    scores = {n: torch.rand(p.shape) for n, p in prunable_parameters(Toy()).items()}
+    lap = MaskSet({"*": magnitude_masks(scores, 0.5)}).save(tmp_path / "lap.pwm")
+    conf = dict(method="dynamic_pathways", init_masks=[str(lap)], schedule="cubic", initial_sparsity=0.5,
+                target_sparsity=0.7, num_events=2, prune_interval=4, adapt_interval=2)
+    model, engine, opt = build(conf, lr=0.2, optimizer="sgd")
+    train(model, opt, range(14), lang_of=lambda s: s % 2)
+    assert [(s, k) for s, _, k in schedule_trace(engine)] == [(0, "prune"), (4, "prune"), (8, "prune"), (12, "freeze")]
