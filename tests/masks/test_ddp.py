@@ -5,6 +5,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from espnet_pathways.bin.asr_train import exit_now, leave_process_group
 from espnet_pathways.masks import MaskSet, attach, prunable_parameters
 
 LANGS = ["en", "fr"]
@@ -58,9 +59,8 @@ def _worker(rank, world, init_file, out_file):
     dist.all_gather_object(gathered, {k: v.clone() for k, v in full.items()})
     if rank == 0:
         torch.save({"weights": gathered, "masks": model.pathway_masks.maskset()}, out_file)
-    # No rank may leave while another still talks to it: gloo aborts the slower one.
-    dist.barrier()
-    dist.destroy_process_group()
+    leave_process_group()  # no rank leaves while another still talks to it
+    exit_now(0)
 
 
 def test_ddp_two_processes_match_single_process(tmp_path):
