@@ -5,7 +5,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from espnet_pathways.bin.asr_train import exit_now, leave_process_group
+from espnet_pathways.utils.distributed import exit_now, leave_process_group
 from espnet_pathways.masks import MaskSet, attach, prunable_parameters
 
 LANGS = ["en", "fr"]
