@@ -261,9 +261,14 @@ class PruningEngine(nn.Module):
     def _adapt(self, step: int, stepped: int) -> None:
         sparsity = self.schedule.sparsity_of_event(int(self.events_done) - 1)
         only = self.handle.languages[stepped] if self.config.method == "dynamic_pathways" else None
-        self.handle.set_masks(self._rerank(sparsity, only), zero_pruned=self.config.rezero_on_adapt)
+        before, new = self.handle.maskset(), self._rerank(sparsity, only)
+        self.handle.set_masks(new, zero_pruned=self.config.rezero_on_adapt)
         self._update_sparsity()
-        logging.debug("adaptation at step %d: %s re-ranked at sparsity %.4f", step, only or "every mask", sparsity)
+        reentered = {
+            lang: sum(int((new[lang][n] & ~before[lang][n]).sum()) for n in new.names)
+            for lang in ([only] if only else new.languages)
+        }
+        logging.info("adaptation at step %d: re-ranked at sparsity %.4f, weights re-entering %s", step, sparsity, reentered)
 
     def freeze(self) -> None:
         """Fix the masks and apply them hard from now on (adaptive methods, end of pruning)."""

@@ -1,5 +1,8 @@
 """The pruning engine on a toy model: events, hard/soft semantics, LTH, LAP, adaptive, pathways."""
 
+import logging
+import re
+
 import pytest
 import torch
 
@@ -106,16 +109,21 @@ def test_lap_shared_mask_accepts_mixed_batches():
     assert model.pathway_masks.active == "*"
 
 
-def test_adaptive_masks_let_pruned_weights_reenter_then_freeze_hard():
+def test_adaptive_masks_let_pruned_weights_reenter_then_freeze_hard(caplog):
     conf = dict(method="adaptive_imp", adapt_interval=2, **CUBIC)
     model, engine, opt = build(conf, lr=0.3, optimizer="sgd")
     history = {}
-    train(model, opt, range(24), on_step=lambda s: history.__setitem__(int(engine.step), model.pathway_masks.maskset()["*"]))
+    with caplog.at_level(logging.INFO):
+        train(model, opt, range(24), on_step=lambda s: history.__setitem__(int(engine.step), model.pathway_masks.maskset()["*"]))
     reentered = 0
     for step in range(2, 25):
+        if step % 4 == 0:
+            continue  # pruning events
         before, after = history[step - 1], history[step]
         reentered += sum(int((after[n] & ~before[n]).sum()) for n in after)
     assert reentered > 0, "no pruned weight re-entered the mask"
+    logged = [int(m) for m in re.findall(r"weights re-entering \{'\*': (\d+)\}", caplog.text)]
+    assert sum(logged) == reentered, "the adaptation log must count the weights that re-entered"
     hard_from = engine.config.hard_from()
     assert bool(engine.frozen) and model.pathway_masks.mode == "hard"
     final = history[hard_from]
