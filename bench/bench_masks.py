@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
 import json
 import os
@@ -29,7 +30,6 @@ import subprocess
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -38,7 +38,7 @@ import torchaudio
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from bench.common import interleaved_times, paired_ratio_medians, write_result
+from bench.common import interleaved_times, paired_ratio_medians, time_repeats, write_result
 from espnet_pathways.masks import MaskSet, attach, magnitude_masks, prunable_parameters
 
 EMFORMER = dict(input_dim=512, num_heads=8, ffn_dim=2048, num_layers=20, segment_length=4, right_context_length=1)
@@ -181,12 +181,10 @@ def ranking_child(method: str, num_weights: int, repeats: int) -> Dict[str, floa
     _run_ranking(method, {"warmup.weight": torch.randn(64, 64)})
     tensors = _ranking_tensors(num_weights)
     baseline = _reset_peak_rss()
-    times, peak = [], 0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        _run_ranking(method, tensors)
-        times.append(time.perf_counter() - start)
-        peak = peak or _rss_bytes("VmHWM")
+    run = functools.partial(_run_ranking, method, tensors)
+    times = time_repeats(run, 1, warmup=0)
+    peak = _rss_bytes("VmHWM")
+    times += time_repeats(run, repeats - 1, warmup=0)
     weights = sum(t.numel() for t in tensors.values())
     return {
         "seconds": statistics.median(times),

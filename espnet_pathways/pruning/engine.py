@@ -224,11 +224,15 @@ class PruningEngine(nn.Module):
             return int(self.pathway_steps[stepped]) % conf.adapt_interval == 0
         return (step - conf.start_step) % conf.adapt_interval == 0
 
-    def _rerank(self, sparsity: float, only: Optional[str] = None) -> MaskSet:
-        """New masks at ``sparsity`` for every pathway (or just ``only``), by the method's candidate rule."""
+    def _rerank(self, sparsity: float, only: Optional[str] = None, current: Optional[MaskSet] = None) -> MaskSet:
+        """New masks at ``sparsity`` for every pathway (or just ``only``), by the method's candidate rule.
+
+        ``current``: the attached masks, when the caller already holds a copy of them.
+        """
         handle, conf = self.handle, self.config
         weights = handle.full_weights()
-        current = handle.maskset()
+        if current is None:
+            current = handle.maskset()
         masks = {lang: current[lang] for lang in handle.languages}
         for lang in [only] if only else handle.languages:
             if conf.method == "dynamic_pathways":
@@ -261,7 +265,8 @@ class PruningEngine(nn.Module):
     def _adapt(self, step: int, stepped: int) -> None:
         sparsity = self.schedule.sparsity_of_event(int(self.events_done) - 1)
         only = self.handle.languages[stepped] if self.config.method == "dynamic_pathways" else None
-        before, new = self.handle.maskset(), self._rerank(sparsity, only)
+        before = self.handle.maskset()
+        new = self._rerank(sparsity, only, current=before)
         self.handle.set_masks(new, zero_pruned=self.config.rezero_on_adapt)
         self._update_sparsity()
         reentered = {

@@ -57,10 +57,10 @@ def schedule_trace(engine) -> List[Tuple[int, float, str]]:
             trace.append((step, sparsity, "prune"))
     if conf.adaptive:
         events = {s for s, _, _ in trace}
-        adapt_steps = range(conf.start_step + conf.adapt_interval, min(last_step + 1, conf.hard_from()), conf.adapt_interval)
-        for step in adapt_steps if conf.method != "dynamic_pathways" else ():
-            if step not in events:
-                trace.append((step, schedule.sparsity_at(step), "adapt"))
+        if conf.method != "dynamic_pathways":
+            for step in range(conf.start_step + conf.adapt_interval, min(last_step + 1, conf.hard_from()), conf.adapt_interval):
+                if step not in events:
+                    trace.append((step, schedule.sparsity_at(step), "adapt"))
         if conf.hard_from() <= last_step:
             trace.append((conf.hard_from(), schedule.sparsity_at(conf.hard_from()), "freeze"))
     return sorted(trace)

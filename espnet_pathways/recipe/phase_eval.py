@@ -32,7 +32,7 @@ from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import single_language
 from espnet_pathways.recipe.decode import DEFAULT_MODULE, DecodeOptions, decode_sets
 from espnet_pathways.recipe.phase_results import write_results_table
-from espnet_pathways.recipe.phases import Phase, decoded_phases, load_phases, parse_langs
+from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
 from espnet_pathways.recipe.sclite import find_sclite
 from espnet_pathways.recipe.score import score_decode_dir
 
@@ -119,10 +119,7 @@ def get_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="step", required=True)
     for name in ("decode", "score"):
         p = sub.add_parser(name)
-        p.add_argument("--phases_config", type=Path, required=True)
-        p.add_argument("--expdir", type=Path, required=True)
-        p.add_argument("--langs", default=None, help="the recipe's languages (for foreach_language)")
-        p.add_argument("--lang_list", type=Path, default=None, help="or a lang_list.txt")
+        add_phases_arguments(p)
         p.add_argument("--data_root", type=Path, required=True, help="folder of the sets (dump/raw)")
         p.add_argument("--test_sets", required=True, help="space-separated set names")
         p.add_argument("--inference_tag", required=True, help="decode dirs are <phase exp>/decode_<tag>")
@@ -144,8 +141,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
 
     def work() -> None:
-        langs = parse_langs(args.langs, args.lang_list)
-        phases = load_phases(args.phases_config, args.expdir, langs)
+        langs, phases = phases_from_args(args)
         test_sets = args.test_sets.split()
         if args.step == "decode":
             decode_phases(

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from espnet_pathways.recipe.mask_report import PathwaySparsity, checkpoint_masks, pathway_sparsity, percent
-from espnet_pathways.recipe.phases import Phase, decoded_phases, load_phases, parse_langs
+from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
 from espnet_pathways.recipe.results import DECODE_INFO_JSON, SCORING_JSON, checkpoint_stats, load_json
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
@@ -194,10 +194,7 @@ def write_results_table(
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--phases_config", type=Path, required=True)
-    parser.add_argument("--expdir", type=Path, required=True)
-    parser.add_argument("--langs", default=None, help="the recipe's languages (column order, foreach_language)")
-    parser.add_argument("--lang_list", type=Path, default=None, help="or a lang_list.txt")
+    add_phases_arguments(parser)
     parser.add_argument("--inference_tag", required=True, help="decode dirs are <phase exp>/decode_<tag>")
     return parser
 
@@ -206,8 +203,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
 
     def work() -> Path:
-        langs = parse_langs(args.langs, args.lang_list)
-        phases = load_phases(args.phases_config, args.expdir, langs)
+        langs, phases = phases_from_args(args)
         return write_results_table(phases, args.expdir, args.inference_tag, langs, str(args.phases_config))
 
     return run_cli(work)

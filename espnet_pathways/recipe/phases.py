@@ -82,6 +82,8 @@ __all__ = [
     "pruning_args",
     "decoded_phases",
     "parse_langs",
+    "add_phases_arguments",
+    "phases_from_args",
     "main",
 ]
 
@@ -435,12 +437,23 @@ def parse_langs(langs: Optional[str], lang_list: Optional[Path]) -> Optional[Lis
     return None
 
 
-def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Print a field of the training phases, one line each.")
+def add_phases_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every phases CLI takes: the phases file, the exp dir and the languages."""
     parser.add_argument("--phases_config", type=Path, required=True)
     parser.add_argument("--expdir", type=Path, required=True)
-    parser.add_argument("--langs", default=None, help="the recipe's languages (for foreach_language)")
+    parser.add_argument("--langs", default=None, help="the recipe's languages (foreach_language, column order)")
     parser.add_argument("--lang_list", type=Path, default=None, help="or a lang_list.txt")
+
+
+def phases_from_args(args: argparse.Namespace) -> Tuple[Optional[List[str]], List[Phase]]:
+    """(languages, phases) from the options of :func:`add_phases_arguments`."""
+    langs = parse_langs(args.langs, args.lang_list)
+    return langs, load_phases(args.phases_config, args.expdir, langs)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Print a field of the training phases, one line each.")
+    add_phases_arguments(parser)
     parser.add_argument("--which", choices=("first", "last", "all", "decode"), default="last")
     parser.add_argument(
         "--field", choices=("exp", "config", "name"), default="exp",
@@ -453,7 +466,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
 
     def work() -> None:
-        phases = load_phases(args.phases_config, args.expdir, parse_langs(args.langs, args.lang_list))
+        _, phases = phases_from_args(args)
         if args.which == "decode":
             chosen = decoded_phases(phases)
         else:

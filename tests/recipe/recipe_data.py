@@ -8,6 +8,10 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 import soundfile
 
+from espnet_pathways.recipe.filter_data import filter_data_dir
+from espnet_pathways.recipe.format_data import format_data_dir
+from espnet_pathways.text import SpmOptions, build_token_list_dir
+
 FS = 16000
 FAKES = Path(__file__).parent / "fakes"
 
@@ -47,6 +51,22 @@ def write_data_dir(
 def write_lang_list(path: Path, langs: Sequence[str] = ("en", "fr")) -> Path:
     path.write_text("".join(f"{lang}\n" for lang in langs), encoding="utf-8")
     return path
+
+
+def write_dump_and_char_tokens(root: Path, langs: Sequence[str] = ("en", "fr")) -> Tuple[Dict[str, Path], Path]:
+    """Stages 1-5 on :data:`UTTS` under ``root``: ``raw/{train,dev}`` (formatted, filtered) and a
+    per-language character token list; returns ({"train": dir, "dev": dir}, token list dir)."""
+    lang_list = write_lang_list(root / "lang_list.txt", langs)
+    dirs = {}
+    for name in ("train", "dev"):
+        src = write_data_dir(root / "data" / name, root / "audio" / name)
+        format_data_dir(src, root / "org" / name, lang_list)
+        filter_data_dir(root / "org" / name, root / "raw" / name, FS, 0.1, 2.0)
+        dirs[name] = root / "raw" / name
+    texts = {lang: [v[3] for v in UTTS.values() if v[1] == lang and v[3]] for lang in langs}
+    token_dir = root / "token_list" / "char"
+    build_token_list_dir(texts, list(langs), {l: SpmOptions(model_type="char") for l in langs}, token_dir)
+    return dirs, token_dir
 
 
 def read_lines(path: Path) -> list:

@@ -16,13 +16,10 @@ from torch import nn
 from espnet_pathways.masks import MaskSet, attach, magnitude_masks, prunable_parameters
 from espnet_pathways.pruning import PruningConfig
 from espnet_pathways.recipe import collect_stats, launch, phase_eval, phase_results, phases, subsets, train
-from espnet_pathways.recipe.filter_data import filter_data_dir
-from espnet_pathways.recipe.format_data import format_data_dir
 from espnet_pathways.recipe.mask_report import percent
 from espnet_pathways.recipe.results import checkpoint_stats
 from espnet_pathways.recipe.sclite import find_sclite
-from espnet_pathways.text import SpmOptions, build_token_list_dir
-from recipe_data import UTTS, read_lines, write_data_dir, write_lang_list
+from recipe_data import UTTS, read_lines, write_data_dir, write_dump_and_char_tokens
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs2_mls_pathways" / "asr1"
 LANGS = ["en", "fr"]
@@ -251,16 +248,7 @@ phases:
 @pytest.fixture
 def prepared(tmp_path, fakes_env):
     """dump/raw/{train,dev} (en + fr), token list, stats (fake collect-stats) and a train setup."""
-    langs = write_lang_list(tmp_path / "lang_list.txt")
-    dirs = {}
-    for name in ("train", "dev"):
-        src = write_data_dir(tmp_path / "data" / name, tmp_path / "audio" / name)
-        format_data_dir(src, tmp_path / "org" / name, langs)
-        filter_data_dir(tmp_path / "org" / name, tmp_path / "raw" / name, 16000, 0.1, 2.0)
-        dirs[name] = tmp_path / "raw" / name
-    texts = {lang: [v[3] for v in UTTS.values() if v[1] == lang and v[3]] for lang in LANGS}
-    token_dir = tmp_path / "token_list" / "char"
-    build_token_list_dir(texts, LANGS, {l: SpmOptions(model_type="char") for l in LANGS}, token_dir)
+    dirs, token_dir = write_dump_and_char_tokens(tmp_path, LANGS)
     base = tmp_path / "base.yaml"
     base.write_text("encoder: emformer\nbatch_type: numel\nmax_epoch: 30\n")
     (tmp_path / "imp.yaml").write_text("pruning_conf: {method: imp, target_sparsity: 0.7}\nmax_epoch: 2\n")

@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 
 from espnet_pathways.recipe import collect_stats, launch, phases, train
-from espnet_pathways.recipe.filter_data import filter_data_dir
-from espnet_pathways.recipe.format_data import format_data_dir
-from espnet_pathways.text import SpmOptions, build_token_list_dir
-from recipe_data import UTTS, read_lines, write_data_dir, write_lang_list
+from recipe_data import read_lines, write_dump_and_char_tokens
 
 MODULE = "fake_asr_train"
 
@@ -20,16 +17,7 @@ MODULE = "fake_asr_train"
 @pytest.fixture
 def prepared(tmp_path, fakes_env):
     """dump/raw/{train,dev}, a token list and a training config."""
-    langs = write_lang_list(tmp_path / "lang_list.txt")
-    dirs = {}
-    for name in ("train", "dev"):
-        src = write_data_dir(tmp_path / "data" / name, tmp_path / "audio" / name)
-        format_data_dir(src, tmp_path / "org" / name, langs)
-        filter_data_dir(tmp_path / "org" / name, tmp_path / "raw" / name, 16000, 0.1, 2.0)
-        dirs[name] = tmp_path / "raw" / name
-    texts = {lang: [v[3] for v in UTTS.values() if v[1] == lang and v[3]] for lang in ("en", "fr")}
-    token_dir = tmp_path / "token_list" / "char"
-    build_token_list_dir(texts, ["en", "fr"], {l: SpmOptions(model_type="char") for l in ("en", "fr")}, token_dir)
+    dirs, token_dir = write_dump_and_char_tokens(tmp_path)
     config = tmp_path / "train.yaml"
     config.write_text("encoder: emformer\nbatch_type: folded\n")
     return dirs["train"], dirs["dev"], token_dir, config
