@@ -12,7 +12,7 @@ Public API::
     masks.save("exp/masks.pwm"); MaskSet.load("exp/masks.pwm")
 """
 
-from espnet_pathways.masks.attach import ATTR, MODES, PathwayHandle, attach
+from espnet_pathways.masks.attach import ATTR, MODES, PassThrough, PathwayHandle, attach
 from espnet_pathways.masks.maskset import SHARED, MaskFileError, MaskMismatchError, MaskSet
 from espnet_pathways.masks.prunable import PrunableSetError, model_fingerprint, prunable_parameters
 from espnet_pathways.masks.ranking import check_sparsity, keep_count, magnitude_masks
@@ -32,6 +32,7 @@ __all__ = [
     "MaskFileError",
     "MaskMismatchError",
     "MaskSet",
+    "PassThrough",
     "PathwayHandle",
     "PrunableSetError",
     "SparsitySchedule",

@@ -9,9 +9,25 @@ Each language l has a *region* r_l, the weights its batches see and train:
 The parameters hold the active language's effective weights θ ⊙ r_l *in place*; the rest of θ (weights
 of other pathways) waits in a stash. So the forward pass costs nothing extra and no weight is copied
 per language. Gradients are multiplied by r_l as they are accumulated, and after every optimizer step
-weights outside r_l are reset to zero: a batch of language l never changes a weight outside its
-region, momentum included. Weights outside every mask are set to exactly zero whenever masks are
-attached or replaced (the pruning event); in hard mode they stay zero.
+weights outside the step's region are reset to zero: a batch of language l never changes a weight
+outside its region, momentum and Adam moments included. Weights outside every mask are set to exactly
+zero whenever masks are attached or replaced (the pruning event); in hard mode they stay zero.
+
+The handle owns the whole optimizer step (global ``torch.optim`` pre- and post-step hooks):
+
+- before the step it fixes the step's region: the region of the languages whose micro-batches
+  contributed gradient since the last step (gradient accumulation);
+- right after the step it resets the weights outside that region, in a post-step hook that it
+  keeps first in the optimizer's own hooks (which run before any global one). So no hook, the
+  pruning engine's or a user's, ever sees the optimizer's update of another pathway's weights, and
+  none can fold it into the stash.
+
+Gradient accumulation over micro-batches of *different* languages is applied exactly: each
+micro-batch's gradient is masked by its own language's region (before it is accumulated, once the
+group has seen a second language), and the step updates the union of the group's regions, so a
+weight exclusive to language a moves only by a's gradient, and a weight outside every region of the
+group does not move. (Monolingual groups, which the pathway methods' batch sampler makes, cost
+nothing extra.)
 
 The handle is an ``nn.Module`` registered as ``model.pathway_masks``: the masks are boolean buffers
 in the model's ``state_dict`` (the stash is folded back, so checkpoints always hold the full θ),
@@ -25,15 +41,15 @@ from __future__ import annotations
 
 import functools
 import weakref
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from espnet_pathways.masks.maskset import SHARED, MaskMismatchError, MaskSet
 
-__all__ = ["attach", "PathwayHandle", "ATTR", "MODES"]
+__all__ = ["attach", "PathwayHandle", "PassThrough", "ATTR", "MODES"]
 
 ATTR = "pathway_masks"
 MODES = ("hard", "soft")
@@ -43,12 +59,37 @@ LangSpec = Union[None, str, Sequence[str], torch.Tensor]
 _LIVE_HANDLES: "weakref.WeakSet[PathwayHandle]" = weakref.WeakSet()
 
 
-def _after_any_optimizer_step(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+def _before_any_optimizer_step(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+    handles = list(_LIVE_HANDLES)
+    if handles:
+        _keep_finisher_first(optimizer)
+    for handle in handles:
+        handle._before_optimizer_step(optimizer)
+
+
+def _finish_any_optimizer_step(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
     for handle in list(_LIVE_HANDLES):
-        handle._after_optimizer_step(optimizer)
+        handle._finish_step()
 
 
-register_optimizer_step_post_hook(_after_any_optimizer_step)
+def _keep_finisher_first(optimizer: torch.optim.Optimizer) -> None:
+    """Make :func:`_finish_any_optimizer_step` the first of ``optimizer``'s post-step hooks."""
+    hooks = optimizer._optimizer_step_post_hooks
+    hook_id = getattr(optimizer, "_pathway_finisher_id", None)
+    if hook_id not in hooks:
+        hook_id = optimizer.register_step_post_hook(_finish_any_optimizer_step).id
+        optimizer._pathway_finisher_id = hook_id
+    hooks.move_to_end(hook_id, last=False)
+
+
+register_optimizer_step_pre_hook(_before_any_optimizer_step)
+
+
+class PassThrough(nn.Module):
+    """A module that containers may call (``nn.Sequential`` calls every child): returns its input."""
+
+    def forward(self, x):
+        return x
 
 
 def _key(name: str) -> str:
@@ -93,8 +134,14 @@ def attach(
     return PathwayHandle(model, maskset, mode, lang_list)
 
 
-class PathwayHandle(nn.Module):
-    """Pathway masks attached to a model (create with :func:`attach`)."""
+class PathwayHandle(PassThrough):
+    """Pathway masks attached to a model (create with :func:`attach`).
+
+    Attributes:
+        active: the language whose region the parameters hold (None between the two hooks of a
+            step that accumulated several languages: then they hold the union of their regions).
+        stepped_languages: the languages whose gradients the last optimizer step applied.
+    """
 
     def __init__(
         self, model: nn.Module, maskset: MaskSet, mode: str, lang_list: Optional[Sequence[str]]
@@ -117,6 +164,10 @@ class PathwayHandle(nn.Module):
         )
         self.method = maskset.method
         self.active: Optional[str] = None
+        self.stepped_languages: Tuple[str, ...] = ()
+        self._group: List[str] = []  # languages whose backward contributed since the last step
+        self._mixed = False  # the group holds several languages: mask gradients before accumulation
+        self._stepping: Optional[List[int]] = None  # indices of the parameters being stepped
         self._params: List[nn.Parameter] = [params[n] for n in self.names]
         device = self._params[0].device
         self.masks = nn.ModuleDict(
@@ -183,19 +234,23 @@ class PathwayHandle(nn.Module):
             if stash is not None:
                 param.add_(stash)
 
-    @torch.no_grad()
     def _scatter(self, lang: str, gathered: bool = True) -> None:
-        """Keep θ ⊙ r_lang in place and stash the rest.
+        """Keep θ ⊙ r_lang in place and stash the rest (see :meth:`_split`)."""
+        self._split(self.regions[lang], gathered)
+        self.active = lang
+
+    @torch.no_grad()
+    def _split(self, region: Sequence[torch.Tensor], gathered: bool) -> None:
+        """Keep θ ⊙ region in place and stash the rest.
 
         Args:
+            region: one boolean tensor per masked parameter.
             gathered: the parameters hold the full θ; otherwise they hold the split form of the
-                previous pathway and the stash the rest, and the switch is done in four passes:
+                previous region and the stash the rest, and the switch is done in four passes:
                 stash = θ, p = θ ⊙ r, stash = θ − p (exact: x − x = 0 and x − 0 = x).
         """
-        for param, active, stash, region in zip(
-            self._params, self._actives(), self._stashes(), self.regions[lang]
-        ):
-            active.copy_(region)
+        for param, active, stash, part in zip(self._params, self._actives(), self._stashes(), region):
+            active.copy_(part)
             if stash is None:
                 param.mul_(active)
                 continue
@@ -205,7 +260,14 @@ class PathwayHandle(nn.Module):
                 stash.add_(param)
             torch.mul(stash, active, out=param)
             stash.sub_(param)
-        self.active = lang
+
+    def _union_region(self, languages: Sequence[str]) -> List[torch.Tensor]:
+        """∪ of the languages' regions, per masked parameter."""
+        union = [r.clone() for r in self.regions[languages[0]]]
+        for lang in languages[1:]:
+            for acc, part in zip(union, self.regions[lang]):
+                acc |= part
+        return union
 
     @torch.no_grad()
     def _refresh(self, loaded: Sequence[bool], zero_pruned: bool) -> None:
@@ -232,8 +294,11 @@ class PathwayHandle(nn.Module):
     def activate(self, lang: str) -> None:
         """Make ``lang``'s pathway the active one (falls back to the shared mask ``"*"``)."""
         lang = self.resolve(lang)
+        if self._group and (self._mixed or lang != self.active):
+            self._check_group(lang)
         if lang != self.active:
             self._scatter(lang, gathered=False)
+
 
     def resolve(self, lang: str) -> str:
         """The mask-set key used for language ``lang``."""
@@ -296,7 +361,13 @@ class PathwayHandle(nn.Module):
         }
 
     @torch.no_grad()
-    def set_masks(self, maskset: MaskSet, mode: Optional[str] = None, zero_pruned: bool = True) -> None:
+    def set_masks(
+        self,
+        maskset: MaskSet,
+        mode: Optional[str] = None,
+        zero_pruned: bool = True,
+        weights: Optional[Mapping[str, torch.Tensor]] = None,
+    ) -> None:
         """Replace the masks (a pruning event): weights outside every new mask become zero.
 
         Args:
@@ -304,6 +375,8 @@ class PathwayHandle(nn.Module):
             mode: switch between ``"hard"`` and ``"soft"`` at the same time (optional).
             zero_pruned: zero the weights outside every new mask; ``False`` keeps their values
                 (soft mode only: a re-ranking that lets pruned weights keep regrowing).
+            weights: new full θ of (some of) the masked tensors by name, loaded before the masks
+                are applied (a lottery-ticket rewind).
         """
         if not zero_pruned and (mode or self.mode) == "hard":
             raise ValueError("set_masks: hard masks always zero the pruned weights (zero_pruned=False needs soft mode)")
@@ -317,6 +390,10 @@ class PathwayHandle(nn.Module):
                 raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
             self.mode = mode
         self._gather()
+        if weights is not None:
+            params = self.parameters_by_name()
+            for name, value in weights.items():
+                params[name].copy_(value.to(params[name].device, params[name].dtype))
         for lang in self.languages:
             for buf, name in zip(self._masks_of(lang), self.names):
                 buf.copy_(maskset[lang][name])
@@ -370,10 +447,9 @@ class PathwayHandle(nn.Module):
         ) + [f"{ATTR}.{name}" for name, _ in self.named_buffers()]
 
     def _install_param_hooks(self) -> None:
-        self._param_hooks = [
-            param.register_post_accumulate_grad_hook(functools.partial(self._mask_grad, i))
-            for i, param in enumerate(self._params)
-            if param.requires_grad
+        trainable = [(i, p) for i, p in enumerate(self._params) if p.requires_grad]
+        self._param_hooks = [p.register_hook(functools.partial(self._mask_incoming, i)) for i, p in trainable] + [
+            p.register_post_accumulate_grad_hook(functools.partial(self._mask_grad, i)) for i, p in trainable
         ]
         _LIVE_HANDLES.add(self)
 
@@ -382,18 +458,54 @@ class PathwayHandle(nn.Module):
         if lang is not None:
             self.activate_batch(lang)
 
+    def _mask_incoming(self, index: int, grad: torch.Tensor) -> Optional[torch.Tensor]:
+        """Before accumulation: in a group of several languages, mask each micro-batch's own gradient."""
+        if self._mixed and self.masking:
+            return grad * self._actives()[index]
+        return None
+
     def _mask_grad(self, index: int, param: torch.Tensor) -> None:
-        if self.masking and param.grad is not None:
+        """After accumulation: a monolingual group's gradient is masked by its region in place."""
+        if self.masking and not self._mixed and param.grad is not None:
             param.grad.mul_(self._actives()[index])
+        if self.active not in self._group:
+            self._group.append(self.active)
+
+    def _check_group(self, lang: str) -> None:
+        """A forward of ``lang`` while gradients of ``self._group`` may be pending."""
+        if not self._grads_pending():
+            self._group, self._mixed = [], False  # dropped without a step (a skipped step's zero_grad)
+        elif self._group != [lang]:
+            self._mixed = True
+
+    def _grads_pending(self) -> bool:
+        grads = [p.grad for p in self._params if p.grad is not None]
+        return any(bool(g.any()) for g in grads)
 
     @torch.no_grad()
-    def _after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if not self.masking:
-            return
+    def _before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Fix the step's region: the union of the accumulated languages' regions."""
         stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        pairs = [(p, a) for p, a in zip(self._params, self._actives()) if id(p) in stepped]
-        if pairs:
-            torch._foreach_mul_([p for p, _ in pairs], [a for _, a in pairs])
+        indices = [i for i, p in enumerate(self._params) if id(p) in stepped]
+        if not indices:
+            return
+        self.stepped_languages = tuple(self._group) or ((self.active,) if self.active else ())
+        if self.masking and len(self._group) > 1:
+            self._split(self._union_region(self._group), gathered=False)
+            self.active = None
+        self._stepping = indices
+
+    @torch.no_grad()
+    def _finish_step(self) -> None:
+        """Reset the stepped parameters outside the step's region; back to one language's region."""
+        stepped, self._stepping = self._stepping, None
+        if stepped is None:
+            return
+        if self.masking:
+            torch._foreach_mul_([self._params[i] for i in stepped], [self._actives()[i] for i in stepped])
+        if self.active is None and self._group:
+            self._scatter(self._group[-1], gathered=False)
+        self._group, self._mixed = [], False
 
     def _full_state(self, entries, module, state_dict, prefix, local_metadata) -> None:
         stashes = self._stashes()
@@ -404,6 +516,7 @@ class PathwayHandle(nn.Module):
                 state_dict[key] = value + stashes[index]
 
     def _after_load(self, module: nn.Module, incompatible_keys) -> None:
+        self._stepping, self._group, self._mixed = None, [], False  # loaded weights replace any step
         missing = set(incompatible_keys.missing_keys)
         self._refresh(loaded=[name not in missing for name in self.names], zero_pruned=self.mode == "hard")
 
@@ -443,7 +556,3 @@ class PathwayHandle(nn.Module):
     def extra_repr(self) -> str:
         return f"mode={self.mode}, languages={list(self.languages)}, tensors={len(self.names)}, active={self.active}"
 
-
-def iter_handles() -> Iterable[PathwayHandle]:
-    """Handles currently attached in this process."""
-    return list(_LIVE_HANDLES)

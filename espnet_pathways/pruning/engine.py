@@ -28,6 +28,7 @@ from espnet_pathways.masks import (
     SHARED,
     MaskMismatchError,
     MaskSet,
+    PassThrough,
     PathwayHandle,
     attach,
     magnitude_masks,
@@ -84,7 +85,7 @@ def attach_pruning(
     return PruningEngine(model, config, lang_list, init_param)
 
 
-class PruningEngine(nn.Module):
+class PruningEngine(PassThrough):
     """Drives one pruning method on ``model`` (create with :func:`attach_pruning`)."""
 
     def __init__(
@@ -159,17 +160,20 @@ class PruningEngine(nn.Module):
     def _after_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         if optimizer is not self._optimizers[0]:
             return
+        handle = self.handle  # its own post-step hook ran first: weights outside the step's region are reset
         self.step += 1
-        stepped = self.handle.languages.index(self.handle.active)
-        self.pathway_steps[stepped] += 1
+        stepped = [handle.languages.index(lang) for lang in handle.stepped_languages]
+        for index in stepped:
+            self.pathway_steps[index] += 1
         if bool(self.frozen):
             return
         step = int(self.step)
         event = self.schedule.event_at(step) if self.schedule is not None else None
         if event is not None and event >= int(self.events_done):
             self._prune_event(event, step)
-        elif self._adapt_due(step, stepped):
-            self._adapt(step, stepped)
+        else:
+            for only in self._adaptations_due(step, stepped):
+                self._adapt(step, only)
         if self.config.adaptive and step >= self.config.hard_from():
             self.freeze()
 
@@ -210,19 +214,21 @@ class PruningEngine(nn.Module):
         except MaskMismatchError as e:
             raise MaskMismatchError(f"init_masks do not fit the model: {e}") from None
 
-    def _adapt_due(self, step: int, stepped: int) -> bool:
-        """Whether an adaptation follows this step (``stepped``: index of the step's pathway).
+    def _adaptations_due(self, step: int, stepped: Sequence[int]) -> List[Optional[str]]:
+        """The re-rankings that follow this step: a language, or None for every pathway at once.
 
-        Dynamic ASR Pathways counts each language's own steps: its mask is re-ranked right after
-        n steps on its batches, so each language is ranked on weights it has just trained (masks
-        initialised identically, e.g. from LAP, become language-specific this way).
+        ``stepped``: indices of the pathways whose gradients the step applied. Dynamic ASR Pathways
+        counts each language's own steps: its mask is re-ranked right after n steps on its
+        batches, so each language is ranked on weights it has just trained (masks initialised
+        identically, e.g. from LAP, become language-specific this way).
         """
         conf = self.config
         if not conf.adaptive or int(self.events_done) == 0 or step >= conf.hard_from():
-            return False
+            return []
         if conf.method == "dynamic_pathways":
-            return int(self.pathway_steps[stepped]) % conf.adapt_interval == 0
-        return (step - conf.start_step) % conf.adapt_interval == 0
+            languages = self.handle.languages
+            return [languages[i] for i in stepped if int(self.pathway_steps[i]) % conf.adapt_interval == 0]
+        return [None] if (step - conf.start_step) % conf.adapt_interval == 0 else []
 
     def _rerank(self, sparsity: float, only: Optional[str] = None, current: Optional[MaskSet] = None) -> MaskSet:
         """New masks at ``sparsity`` for every pathway (or just ``only``), by the method's candidate rule.
@@ -247,9 +253,7 @@ class PruningEngine(nn.Module):
     def _prune_event(self, event: int, step: int) -> None:
         sparsity = self.schedule.sparsity_of_event(event)
         new = self._rerank(sparsity)
-        if self.config.rewinds:
-            self._rewind()
-        self.handle.set_masks(new)
+        self.handle.set_masks(new, weights=self._rewind() if self.config.rewinds else None)
         if not self.config.adaptive:
             self._zero_pruned_optimizer_state()
         self.events_done.fill_(event + 1)
@@ -262,9 +266,8 @@ class PruningEngine(nn.Module):
             f"event at step {upcoming[0]}" if upcoming else "event: none (target reached)",
         )
 
-    def _adapt(self, step: int, stepped: int) -> None:
+    def _adapt(self, step: int, only: Optional[str]) -> None:
         sparsity = self.schedule.sparsity_of_event(int(self.events_done) - 1)
-        only = self.handle.languages[stepped] if self.config.method == "dynamic_pathways" else None
         before = self.handle.maskset()
         new = self._rerank(sparsity, only, current=before)
         self.handle.set_masks(new, zero_pruned=self.config.rezero_on_adapt)
@@ -328,14 +331,18 @@ class PruningEngine(nn.Module):
         return theta0
 
     @torch.no_grad()
-    def _rewind(self) -> None:
-        """θ ← θ0 for every parameter (the new masks zero the pruned ones) and a fresh optimizer."""
+    def _rewind(self) -> Dict[str, torch.Tensor]:
+        """θ ← θ0 and a fresh optimizer: copies the unmasked parameters, returns the masked ones'
+        θ0 (for :meth:`PathwayHandle.set_masks`, which applies it with the new masks)."""
         if self._theta0 is None:
             self._theta0 = self._load_theta0()
+        masked = set(self.handle.names)
         for name, param in self._owner.named_parameters():
-            param.copy_(self._theta0[name].to(param.device, param.dtype))
+            if name not in masked:
+                param.copy_(self._theta0[name].to(param.device, param.dtype))
         for optimizer in self._optimizers:
             optimizer.state.clear()
+        return {name: self._theta0[name] for name in masked}
 
     @torch.no_grad()
     def _zero_pruned_optimizer_state(self) -> None:

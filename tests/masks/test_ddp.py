@@ -1,5 +1,7 @@
-"""Pathway masks under DistributedDataParallel (2 CPU processes, gloo)."""
+"""Pathway masks under DistributedDataParallel (2 CPU processes, gloo), with Adam and gradient
+accumulation (monolingual groups, and groups that mix languages)."""
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -36,25 +38,36 @@ class _LangModel(nn.Module):
         return self.net(x)
 
 
-def _train(model, wrapped, rank, world):
+# language ids of the micro-batches of each optimizer step
+GROUPS = {
+    "no_accumulation": [[0], [1], [0], [1], [0], [1]],
+    "monolingual_groups": [[0, 0], [1, 1], [1, 1], [0, 0]],
+    "mixed_groups": [[0, 1], [1, 1], [1, 0, 0], [0]],
+}
+
+
+def _train(model, wrapped, rank, world, groups):
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    for step in range(6):
-        x, y = _data(step)
-        shard = slice(rank * 4 // world, (rank + 1) * 4 // world)
-        lang = torch.full((4 // world,), step % 2)
-        loss = (wrapped(x[shard], lang=lang) - y[shard]).pow(2).mean()
-        loss.backward()
+    micro = 0
+    for group in groups:
+        for lang_id in group:
+            x, y = _data(micro)
+            micro += 1
+            shard = slice(rank * 4 // world, (rank + 1) * 4 // world)
+            lang = torch.full((4 // world,), lang_id)
+            loss = (wrapped(x[shard], lang=lang) - y[shard]).pow(2).mean() / len(group)
+            loss.backward()
         opt.step()
         opt.zero_grad()
     return model.pathway_masks.full_weights()
 
 
-def _worker(rank, world, init_file, out_file):
+def _worker(rank, world, init_file, out_file, groups):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     model = _LangModel()
     attach(model, _masks(model), lang_list=LANGS)
     ddp = nn.parallel.DistributedDataParallel(model)
-    full = _train(model, ddp, rank, world)
+    full = _train(model, ddp, rank, world, groups)
     gathered = [None] * world
     dist.all_gather_object(gathered, {k: v.clone() for k, v in full.items()})
     if rank == 0:
@@ -63,15 +76,17 @@ def _worker(rank, world, init_file, out_file):
     exit_now(0)
 
 
-def test_ddp_two_processes_match_single_process(tmp_path):
+@pytest.mark.parametrize("schedule", list(GROUPS))
+def test_ddp_two_processes_match_single_process(schedule, tmp_path):
     out = tmp_path / "ddp.pt"
-    mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)
+    groups = GROUPS[schedule]
+    mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(out), groups), nprocs=2, join=True)
     result = torch.load(out, weights_only=False)
     rank0, rank1 = result["weights"]
     single = _LangModel()
     masks = _masks(single)
     attach(single, masks, lang_list=LANGS)
-    expected = _train(single, single, 0, 1)
+    expected = _train(single, single, 0, 1, groups)
     assert result["masks"] == masks
     for name in expected:
         assert torch.equal(rank0[name], rank1[name]), f"{name} differs between ranks"

@@ -117,3 +117,87 @@ def test_espnet_nbest_averaging_keeps_masks(tmp_path):
     fresh.pathway_masks.activate("fr")
     for n, p in prunable_parameters(fresh).items():
         assert bool((p[~masks["fr"][n]] == 0).all())
+
+
+class _Stack(torch.nn.Module):
+    """Layers in an ``nn.ModuleList``, applied in a loop (B: batch, D: 6)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Linear(6, 6) for _ in range(3)])
+
+    def forward(self, x, lang=None):
+        for layer in self.layers:
+            x = torch.tanh(layer(x))
+        return x
+
+
+def _plain_copy_output(model, factory, lang, *args, **kwargs):
+    """Output of a fresh ``factory()`` model holding ``model``'s weights with ``lang``'s pathway applied by hand."""
+    masks = model.pathway_masks.maskset()[lang]
+    weights = model.pathway_masks.full_weights()
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("pathway_")}
+    state.update({n: weights[n] * masks[n] for n in masks})
+    plain = factory()
+    plain.load_state_dict(state)
+    plain.train(model.training)
+    return plain(*args, **kwargs)
+
+
+@pytest.mark.parametrize("engine", [False, True])
+@pytest.mark.parametrize("kind", ["sequential", "modulelist"])
+def test_containers_keep_their_forward_with_masks_and_engine(kind, engine):
+    """nn.Sequential calls every child: the handle (and the engine) must pass its input through."""
+    from espnet_pathways.pruning import PruningConfig, attach_pruning
+
+    def factory():
+        torch.manual_seed(0)
+        if kind == "sequential":
+            return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 6))
+        return _Stack()
+
+    model, x = factory(), torch.randn(3, 6)
+    if engine:
+        attach_pruning(model, PruningConfig.from_dict(dict(method="lap", target_sparsity=0.5, schedule="constant")))
+        model.train()
+        model(x)  # the step-0 event prunes to 50%
+        assert model.pathway_masks.maskset().sparsity("*") == pytest.approx(0.5, abs=0.02)
+    else:
+        params = prunable_parameters(model)
+        attach(model, MaskSet({"en": magnitude_masks(params, 0.5), "fr": magnitude_masks(params, 0.3)}))
+        model.pathway_masks.activate("fr")
+    lang = model.pathway_masks.active
+    assert torch.allclose(model(x), _plain_copy_output(model, factory, lang, x), atol=1e-6)
+
+
+def test_espnet_conformer_with_language_pathways_and_engine(tmp_path):
+    """ESPnet's stock Conformer CTC/attention model trained through the pruning engine with two pathways."""
+    from espnet_pathways.pruning import PruningConfig, attach_pruning
+
+    model = _espnet_conformer()
+    params = prunable_parameters(model)
+    paths = [str(MaskSet({lang: magnitude_masks(params, 0.6, scope=scope)}).save(tmp_path / f"{lang}.pwm"))
+             for lang, scope in (("en", "global"), ("fr", "layerwise"))]
+    engine = attach_pruning(model, PruningConfig.from_dict(dict(method="pathways", init_masks=paths)), ["en", "fr"])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    engine.bind(opt)
+    model.train()
+    model(**_batch(), lang=torch.tensor([0, 0]))  # the first training forward loads the masks
+    for step in range(4):
+        handle = model.pathway_masks
+        before = handle.full_weights()
+        lang = step % 2
+        loss, _, _ = model(**_batch(), lang=torch.tensor([lang, lang]))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        region = handle.region(["en", "fr"][lang])
+        after = handle.full_weights()
+        for n in region:
+            assert torch.equal(after[n][~region[n]], before[n][~region[n]]), (step, n)
+    model.eval()
+    batch = _batch()
+    with torch.no_grad():
+        out, _, _ = model(**batch, lang=torch.tensor([1, 1]))
+        expected, _, _ = _plain_copy_output(model, _espnet_conformer, "fr", **batch)
+    assert torch.allclose(out, expected, atol=1e-5)

@@ -8,7 +8,7 @@ import torch
 
 from espnet_pathways.masks import MaskSet, keep_count, magnitude_masks, prunable_parameters
 from espnet_pathways.pruning import PruningConfig, PruningConfigError, rank_within
-from toy import Toy, batch, build, train
+from toy import Toy, batch, build, train, write_masks
 
 CUBIC = dict(schedule="cubic", target_sparsity=0.7, initial_sparsity=0.1, num_events=3, prune_interval=4)
 
@@ -142,19 +142,6 @@ def test_soft_pruning_zeroes_at_event_but_weights_regrow_between_events():
     assert nonzero_pruned > 0, "soft-pruned weights must keep training"
 
 
-def _write_masks(tmp_path, sparsity_by_lang):
-    params = prunable_parameters(Toy())
-    gen = torch.Generator().manual_seed(3)
-    masks = {}
-    for lang, s in sparsity_by_lang.items():
-        scores = {n: torch.rand(p.shape, generator=gen) for n, p in params.items()}
-        masks[lang] = magnitude_masks(scores, s)
-    paths = []
-    for lang in masks:
-        paths.append(str(MaskSet({lang: masks[lang]}).save(tmp_path / f"{lang}.pwm")))
-    return paths, MaskSet(masks)
-
-
 @pytest.mark.parametrize("rezero", [True, False])
 def test_rezero_on_adapt_decides_whether_a_reranking_zeroes_dropped_weights(rezero):
     conf = dict(method="adaptive_imp", adapt_interval=2, rezero_on_adapt=rezero, **CUBIC)
@@ -176,7 +163,7 @@ def test_rezero_on_adapt_decides_whether_a_reranking_zeroes_dropped_weights(reze
 
 
 def test_fixed_pathways_train_each_language_inside_its_mask(tmp_path):
-    paths, masks = _write_masks(tmp_path, {"en": 0.7, "fr": 0.7})
+    paths, masks = write_masks(tmp_path, {"en": 0.7, "fr": 0.7})
     model, engine, opt = build(dict(method="pathways", init_masks=paths))
     handle = model.pathway_masks
 
@@ -195,7 +182,7 @@ def test_fixed_pathways_train_each_language_inside_its_mask(tmp_path):
 
 
 def test_dynamic_pathways_rerank_inside_mask_plus_free_zone(tmp_path):
-    paths, init = _write_masks(tmp_path, {"en": 0.5, "fr": 0.5})
+    paths, init = write_masks(tmp_path, {"en": 0.5, "fr": 0.5})
     conf = dict(method="dynamic_pathways", init_masks=paths, schedule="cubic", initial_sparsity=0.5,
                 target_sparsity=0.7, num_events=2, prune_interval=4, adapt_interval=2)
     model, engine, opt = build(conf, lr=0.2, optimizer="sgd")
@@ -224,7 +211,7 @@ def test_dynamic_pathways_rerank_inside_mask_plus_free_zone(tmp_path):
 
 def test_dynamic_pathways_adapt_each_language_after_its_own_steps(tmp_path):
     """From one shared (LAP-like) initial mask, the pathways become language-specific."""
-    paths, init = _write_masks(tmp_path, {"*": 0.5})
+    paths, init = write_masks(tmp_path, {"*": 0.5})
     conf = dict(method="dynamic_pathways", init_masks=paths, schedule="cubic", initial_sparsity=0.5,
                 target_sparsity=0.7, num_events=2, prune_interval=8, adapt_interval=2)
     model, engine, opt = build(conf, lr=0.2, optimizer="sgd")

@@ -2,10 +2,16 @@
 
 from typing import Iterable, Optional, Sequence
 
+import pytest
 import torch
 from torch import nn
 
+from espnet_pathways.masks import MaskSet, magnitude_masks, prunable_parameters
 from espnet_pathways.pruning import PruningConfig, attach_pruning
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "adam_fused")
+# every device test runs on the CPU, and on CUDA where there is a GPU (skipped otherwise)
+DEVICES = ("cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")))
 
 
 class Toy(nn.Module):
@@ -23,25 +29,47 @@ class Toy(nn.Module):
         return loss, {"loss": loss.detach()}, torch.tensor(x.shape[0])
 
 
-def batch(step: int, size: int = 6):
+def batch(step: int, size: int = 6, device: str = "cpu"):
     gen = torch.Generator().manual_seed(1000 + step)
-    return torch.randn(size, 8, generator=gen), torch.randn(size, 4, generator=gen)
+    return torch.randn(size, 8, generator=gen).to(device), torch.randn(size, 4, generator=gen).to(device)
 
 
 def build(conf: dict, lang_list: Sequence[str] = ("en", "fr"), init_param: Optional[str] = None, seed: int = 0,
-          lr: float = 1e-2, optimizer: str = "adam"):
+          lr: float = 1e-2, optimizer: str = "adam", device: str = "cpu"):
     torch.manual_seed(seed)
-    model = Toy()
+    model = Toy().to(device)
     engine = attach_pruning(model, PruningConfig.from_dict(conf), lang_list, init_param=init_param)
     if init_param:
-        state = torch.load(init_param, weights_only=False)
+        state = torch.load(init_param, map_location=device, weights_only=False)
         model.load_state_dict({**model.state_dict(), **state})
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr)
-    else:
-        opt = torch.optim.Adam(model.parameters(), lr=lr, fused=optimizer == "adam_fused")
+    opt = make_optimizer(optimizer, model.parameters(), lr)
     engine.bind(opt)
     return model, engine, opt
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """One of :data:`OPTIMIZERS`: plain SGD, SGD + momentum 0.9, Adam, AdamW (decay 0.01), fused Adam."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    if name in ("adam", "adam_fused"):
+        return torch.optim.Adam(params, lr=lr, fused=name == "adam_fused")
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def write_masks(directory, sparsity_by_lang, seed: int = 3):
+    """Random masks of the given sparsity per language, one file each: (paths, MaskSet)."""
+    params = prunable_parameters(Toy())
+    gen = torch.Generator().manual_seed(seed)
+    masks = {}
+    for lang, s in sparsity_by_lang.items():
+        scores = {n: torch.rand(p.shape, generator=gen) for n, p in params.items()}
+        masks[lang] = magnitude_masks(scores, s)
+    paths = [str(MaskSet({lang: masks[lang]}).save(directory / f"{lang}.pwm")) for lang in masks]
+    return paths, MaskSet(masks)
 
 
 def train(model, opt, steps: Iterable[int], accum: int = 1, lang_of=None, on_step=None):
