@@ -19,7 +19,8 @@ def _masks(r: dict) -> List[str]:
         rows += [
             "",
             f"Training step of {step['model']}, batch {step['batch']}, {step['optimizer']}, "
-            f"median of {step['repeats']} round-robin repeats:",
+            f"median of {step['repeats']} round-robin repeats of {step.get('steps_per_timed_call', 1)} steps each "
+            "(per-step times):",
             "",
             "| variant | median step (s) | vs dense (ratio of medians) | vs dense (median of same-round ratios) |",
             "|---|---:|---:|---:|",

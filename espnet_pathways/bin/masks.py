@@ -20,12 +20,13 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 import torch
 
 from espnet_pathways.masks import (
     SHARED,
+    MaskMismatchError,
     MaskSet,
     check_sparsity,
     magnitude_masks,
@@ -45,9 +46,8 @@ from espnet_pathways.utils.cli import run_cli
 __all__ = ["main", "get_parser", "one_shot_masks", "count_model_params"]
 
 
-def count_model_params(model_file: Path) -> int:
-    """Number of parameters in an ESPnet checkpoint (float tensors, pathway buffers excluded)."""
-    state = torch.load(model_file, map_location="cpu", weights_only=False)
+def count_model_params(state: Mapping[str, torch.Tensor]) -> int:
+    """Number of parameters in a loaded ESPnet checkpoint (float tensors, pathway buffers excluded)."""
     return sum(
         v.numel() for k, v in state.items() if v.is_floating_point() and not k.startswith(f"{ATTR}.")
     )
@@ -78,9 +78,19 @@ def _build_model(config: Path, model_file: Path) -> torch.nn.Module:
     return model
 
 
+def _checked_model_params(maskset: MaskSet, masks_file: Path, model_file: Path) -> int:
+    """Parameters in ``model_file``, once checked to be of the architecture the masks were made for."""
+    state = torch.load(model_file, map_location="cpu", weights_only=False)
+    try:
+        maskset.check_model(state)
+    except MaskMismatchError as e:
+        raise MaskMismatchError(f"mask file {masks_file} was not made for model file {model_file}: {e}") from None
+    return count_model_params(state)
+
+
 def _cmd_stats(args: argparse.Namespace) -> None:
     maskset = MaskSet.load(args.masks)
-    total = count_model_params(args.asr_model_file) if args.asr_model_file else None
+    total = _checked_model_params(maskset, args.masks, args.asr_model_file) if args.asr_model_file else None
     if args.json:
         print(json.dumps(mask_stats(maskset, total), indent=2))
     else:

@@ -10,7 +10,8 @@ writes ``mls_<lang>_{train,dev,test}``, merged ``train`` and ``dev`` and ``lang_
 ``out_dir``. Ids get the language code as prefix (speaker ``en_10214``, utterance
 ``en_10214_10108_000003``). Everything is checked before anything is written; the output dirs are
 built in temporary folders and renamed at the end; a stamp makes reruns with the same arguments
-and unchanged inputs a no-op.
+and unchanged inputs a no-op. Every audio file is decoded once (``nj`` processes), so a truncated
+or corrupt one is refused here, naming it, rather than failing training later.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from espnet_pathways.data.mls_reader import (
     read_handles,
     read_transcripts,
 )
-from espnet_pathways.utils.fileio import atomic_dir, atomic_write_text
+from espnet_pathways.utils.fileio import atomic_dir, atomic_write_text, remove_stale_tmp
 
 __all__ = ["prepare_mls", "MLSFormatError", "TRAIN_SUBSETS", "LANG_LIST", "main"]
 
@@ -174,7 +175,7 @@ def prepare_mls(
         langs: codes in the order that defines integer language ids (``"en fr"`` or ``["en", "fr"]``).
         train_subset: ``1h`` (limited_supervision/1hr/*), ``10h`` (1hr ∪ 9hr) or ``full``.
         skip_bad_utts: drop bad utterances and count them instead of raising.
-        nj: processes for the audio checks.
+        nj: processes for the audio checks (each file's header, then one full decode).
     Returns:
         ``{"out_dir", "skipped", "langs", "train_subset", "dirs": {name: {"path", "utterances", "speakers"}},
         "dropped": {kind: count}}``.
@@ -218,6 +219,7 @@ def prepare_mls(
                 raise MLSFormatError(f"{code} {split}: no usable utterances (subset {train_subset})")
 
     dirs = _dir_contents(corpus)
+    remove_stale_tmp(out, [*dirs, LANG_LIST, STAMP_NAME])  # what a killed run left
     _write_outputs(out, dirs)
     atomic_write_text(out / LANG_LIST, "".join(f"{code}\n" for code in codes))
     summary = {

@@ -12,6 +12,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import soundfile as sf
 
+from espnet_pathways.data.audio import decode_problem, error_text
 from espnet_pathways.data.languages import Language
 from espnet_pathways.data.mls_format import SAMPLE_RATE, UttId, audio_path, parse_utt_id
 from espnet_pathways.data.parallel import parallel_map
@@ -38,6 +39,7 @@ PROBLEM_KINDS: tuple[str, ...] = (
     "unknown_handle",
     "missing_audio",
     "unreadable_audio",
+    "undecodable_audio",
     "bad_sample_rate",
     "bad_channels",
     "empty_audio",
@@ -202,20 +204,22 @@ def _audio_problem(job: tuple[str, int]) -> Optional[tuple[str, str]]:
     try:
         info = sf.info(path)
     except Exception as exc:  # soundfile raises several types for corrupt files
-        return "unreadable_audio", f"cannot read audio {path}: {exc}"
+        return "unreadable_audio", f"cannot read audio {path}: {error_text(exc)}"
     if info.samplerate != sample_rate:
         return "bad_sample_rate", f"{path} has sample rate {info.samplerate} Hz, expected {sample_rate} Hz"
     if info.channels != 1:
         return "bad_channels", f"{path} has {info.channels} channels, expected 1 (mono)"
     if info.frames <= 0:
         return "empty_audio", f"{path} has no samples"
-    return None
+    problem = decode_problem(path, info.frames)
+    return None if problem is None else ("undecodable_audio", problem)
 
 
 def check_audio(
     utterances: list[Utterance], nj: int = 1, sample_rate: int = SAMPLE_RATE, desc: str = "audio", progress: bool = True
 ) -> list[Problem]:
-    """Open each utterance's audio header (``soundfile.info``) with ``nj`` processes.
+    """Check each utterance's audio header (``soundfile.info``), then decode the file fully once
+    (a truncated file keeps a header that promises every sample), with ``nj`` processes.
 
     Problems name the transcript line of the utterance and the audio path.
     """

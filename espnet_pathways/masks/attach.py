@@ -148,14 +148,9 @@ class PathwayHandle(PassThrough):
     ) -> None:
         super().__init__()
         params = dict(model.named_parameters())
-        for name, shape in maskset.shapes.items():
-            if name not in params:
-                raise MaskMismatchError(f"mask tensor {name!r} is not a parameter of {type(model).__name__}")
-            if tuple(params[name].shape) != tuple(shape):
-                raise MaskMismatchError(
-                    f"mask tensor {name!r} has shape {tuple(shape)}, "
-                    f"the model's parameter has {tuple(params[name].shape)}"
-                )
+        problem = maskset.first_mismatch(params)
+        if problem:
+            raise MaskMismatchError(f"the masks do not fit {type(model).__name__}: {problem}")
         self.mode = mode
         self.names: Tuple[str, ...] = maskset.names
         self.languages: Tuple[str, ...] = maskset.languages

@@ -5,15 +5,19 @@ A :class:`MaskSet` maps language → {parameter name → BoolTensor} (True = wei
 the same shapes. Notation (SPEC §2): P = prunable tensors, m_l = mask of language l.
 
 The mask file is packed, one bit per prunable weight per language, after a small JSON header
-(parameter names, shapes, languages, sparsity, method, model fingerprint) and is protected by a
-CRC32, so that truncated or foreign files are rejected::
+(parameter names, shapes, languages, sparsity, method, model fingerprint). Header and payload each
+have a CRC32, the header length is capped, and the tensor sizes the header declares must add up to
+the payload, so that truncated, corrupted, foreign or older files are rejected before anything is
+allocated::
 
-    b"PWMASKS\\x01" | uint64 header length | header (UTF-8 JSON) | payload (packed bits)
+    b"PWMASKS\\x02" | uint64 header length | uint32 header CRC32 | header (UTF-8 JSON) | payload (packed bits)
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -28,8 +32,10 @@ from espnet_pathways.utils.fileio import atomic_path
 __all__ = ["MaskSet", "SHARED", "MaskFileError", "MaskMismatchError"]
 
 SHARED = "*"
-_MAGIC = b"PWMASKS\x01"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_MAGIC = b"PWMASKS" + bytes([_FORMAT_VERSION])
+_PREFIX = "<QI"  # header length, header CRC32
+_MAX_HEADER_BYTES = 16 << 20
 
 Masks = Dict[str, torch.Tensor]
 
@@ -53,6 +59,22 @@ def _check_same_layout(reference: Mapping[str, torch.Size], masks: Mapping[str, 
     extra = [n for n in masks if n not in reference]
     if extra:
         raise MaskMismatchError(f"{where}: unexpected tensor {extra[0]!r}")
+
+
+def _packed_bytes(shape: Sequence[int]) -> int:
+    """Bytes of one packed mask of ``shape`` in the file."""
+    return (math.prod(shape) + 7) // 8
+
+
+def _tensor_layout(header: dict) -> List[Tuple[str, Tuple[int, ...]]]:
+    """(name, shape) of each tensor a file header declares; ValueError if a shape is not one."""
+    layout = []
+    for tensor in header["tensors"]:
+        shape = tensor["shape"]
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise ValueError(f"tensor {tensor['name']!r} has shape {shape!r}")
+        layout.append((tensor["name"], tuple(shape)))
+    return layout
 
 
 class MaskSet:
@@ -177,6 +199,27 @@ class MaskSet:
         """A new set with only ``languages`` (in the given order)."""
         return MaskSet({l: self[l] for l in languages}, method=self.method, fingerprint=self.fingerprint)
 
+    def check_model(self, params: Mapping[str, torch.Tensor]) -> None:
+        """Check that ``params`` (a model's state dict) is of the architecture of :attr:`fingerprint`.
+
+        Raises:
+            MaskMismatchError: naming the first tensor that the model lacks or has in another shape.
+        """
+        fingerprint = model_fingerprint((n, params[n]) for n in self.names if n in params)
+        if fingerprint == self.fingerprint:
+            return
+        problem = self.first_mismatch(params)
+        raise MaskMismatchError(problem or f"model fingerprint {fingerprint} differs from the masks' {self.fingerprint}")
+
+    def first_mismatch(self, params: Mapping[str, torch.Tensor]) -> Optional[str]:
+        """The first mask tensor that ``params`` lacks or holds in another shape, said in words (None: all fit)."""
+        for name, shape in self._shapes.items():
+            if name not in params:
+                return f"the model has no tensor {name!r}"
+            if tuple(params[name].shape) != tuple(shape):
+                return f"tensor {name!r} has shape {tuple(params[name].shape)} in the model, {tuple(shape)} in the masks"
+        return None
+
     # ------------------------------------------------------------- statistics
     def kept(self, lang: str) -> int:
         """Number of weights kept by ``lang``'s mask."""
@@ -272,40 +315,61 @@ class MaskSet:
             "extra": dict(extra or {}),
         }
         header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        if len(header_bytes) > _MAX_HEADER_BYTES:
+            raise ValueError(f"mask file header of {len(header_bytes)} bytes exceeds {_MAX_HEADER_BYTES}")
         path = Path(path)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 f.write(_MAGIC)
-                f.write(struct.pack("<Q", len(header_bytes)))
+                f.write(struct.pack(_PREFIX, len(header_bytes), zlib.crc32(header_bytes)))
                 f.write(header_bytes)
                 f.write(payload)
         return path
 
     @staticmethod
     def read_header(path: Union[str, Path]) -> dict:
-        """The JSON header of a mask file (validated magic and length)."""
+        """The JSON header of a mask file (validated magic, checksum and payload size)."""
         with open(path, "rb") as f:
-            return MaskSet._read_header(f, Path(path))
+            return MaskSet._read_header(f, Path(path))[0]
 
     @staticmethod
-    def _read_header(f, path: Path) -> dict:
+    def _read_header(f, path: Path) -> Tuple[dict, List[Tuple[str, Tuple[int, ...]]]]:
+        """Header and tensor layout, leaving ``f`` at the payload, whose size has been checked."""
+        size = os.fstat(f.fileno()).st_size
         magic = f.read(len(_MAGIC))
         if magic != _MAGIC:
+            if len(magic) == len(_MAGIC) and magic[:-1] == _MAGIC[:-1]:
+                raise MaskFileError(
+                    f"{path}: mask file format version {magic[-1]} is not supported (this version reads "
+                    f"{_FORMAT_VERSION}); re-create the file"
+                )
             raise MaskFileError(f"{path}: not an espnet_pathways mask file (bad magic {magic[:8]!r})")
-        raw = f.read(8)
-        if len(raw) != 8:
+        raw = f.read(struct.calcsize(_PREFIX))
+        if len(raw) != struct.calcsize(_PREFIX):
             raise MaskFileError(f"{path}: truncated header")
-        (length,) = struct.unpack("<Q", raw)
+        length, crc = struct.unpack(_PREFIX, raw)
+        if length > _MAX_HEADER_BYTES:
+            raise MaskFileError(f"{path}: corrupted header length {length} (at most {_MAX_HEADER_BYTES} bytes)")
+        if length > size - f.tell():
+            raise MaskFileError(f"{path}: truncated header ({size - f.tell()} of {length} bytes)")
         header_bytes = f.read(length)
-        if len(header_bytes) != length:
-            raise MaskFileError(f"{path}: truncated header ({len(header_bytes)} of {length} bytes)")
+        if zlib.crc32(header_bytes) != crc:
+            raise MaskFileError(f"{path}: header checksum mismatch (corrupted file)")
         try:
             header = json.loads(header_bytes.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise MaskFileError(f"{path}: corrupted header: {e}") from e
-        if header.get("version") != _FORMAT_VERSION:
-            raise MaskFileError(f"{path}: unsupported mask file version {header.get('version')!r}")
-        return header
+            layout = _tensor_layout(header)
+            declared = len(header["languages"]) * sum(_packed_bytes(shape) for _, shape in layout)
+            expected = header["payload_bytes"]
+        except (UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+            raise MaskFileError(f"{path}: corrupted header: {e!r}") from None
+        actual = size - f.tell()
+        if declared != expected or actual > expected:
+            raise MaskFileError(
+                f"{path}: payload size mismatch (tensor shapes: {declared} bytes, header: {expected}, file: {actual})"
+            )
+        if actual < expected:
+            raise MaskFileError(f"{path}: truncated payload ({actual} of {expected} bytes)")
+        return header, layout
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "MaskSet":
@@ -314,24 +378,18 @@ class MaskSet:
         if not path.is_file():
             raise FileNotFoundError(f"mask file not found: {path}")
         with open(path, "rb") as f:
-            header = cls._read_header(f, path)
+            header, layout = cls._read_header(f, path)
             payload = f.read()
-        if len(payload) != header["payload_bytes"]:
-            raise MaskFileError(
-                f"{path}: truncated payload ({len(payload)} of {header['payload_bytes']} bytes)"
-            )
-        if zlib.crc32(payload) != header["payload_crc32"]:
+        if zlib.crc32(payload) != header.get("payload_crc32"):
             raise MaskFileError(f"{path}: payload checksum mismatch (corrupted file)")
         data = np.frombuffer(payload, dtype=np.uint8)
         masks: Dict[str, Masks] = {}
         offset = 0
         for lang in header["languages"]:
             masks[lang] = {}
-            for tensor in header["tensors"]:
-                shape = tuple(tensor["shape"])
-                numel = int(np.prod(shape))
-                nbytes = (numel + 7) // 8
-                bits = np.unpackbits(data[offset : offset + nbytes], count=numel, bitorder="little")
-                masks[lang][tensor["name"]] = torch.from_numpy(bits.astype(np.bool_)).reshape(shape)
+            for name, shape in layout:
+                nbytes = _packed_bytes(shape)
+                bits = np.unpackbits(data[offset : offset + nbytes], count=math.prod(shape), bitorder="little")
+                masks[lang][name] = torch.from_numpy(bits.astype(np.bool_)).reshape(shape)
                 offset += nbytes
         return cls(masks, method=header.get("method"), fingerprint=header.get("fingerprint"))

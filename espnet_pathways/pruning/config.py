@@ -19,17 +19,20 @@ Example (YAML, next to the rest of an ESPnet config)::
         reset_optimizer_state: true   # zero the optimizer state of weights pruned hard
         rezero_on_adapt: true         # adaptive: a re-ranking also zeroes the weights it drops (false:
                                       # only pruning events do, so pruned weights regrow across re-rankings)
+        allow_short_schedule: false   # true: accept a run whose optimizer steps end before the schedule
+                                      # (its masks stay short of target_sparsity)
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Mapping, Optional
 
 from espnet_pathways.masks import SCHEDULES, SHARED, SparsitySchedule, check_sparsity
 
-__all__ = ["PruningConfig", "METHODS", "PruningConfigError"]
+__all__ = ["PruningConfig", "METHODS", "PruningConfigError", "method_batches"]
 
 METHODS = ("imp", "lth", "lap", "adaptive_imp", "adaptive_lth", "pathways", "dynamic_pathways")
 """imp/lth: monolingual magnitude pruning (LTH rewinds to θ0 after each event); lap: one shared mask
@@ -41,6 +44,15 @@ steps on z's batches)."""
 
 class PruningConfigError(ValueError):
     """An inconsistent or misspelled ``pruning_conf``."""
+
+
+def method_batches(method: str) -> str:
+    """The training batches ``method`` wants: ``"mixed"`` (LAP is language-agnostic: ``utt2category``
+    is ignored, batches mix languages) or ``"monolingual"`` (every other method: category batches,
+    each gradient-accumulation group of one language; see ``espnet_pathways.tasks.language_runs``)."""
+    if method not in METHODS:
+        raise PruningConfigError(f"method: unknown {method!r} (choose from {', '.join(METHODS)})")
+    return "mixed" if method == "lap" else "monolingual"
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class PruningConfig:
     init_masks: List[str] = field(default_factory=list)
     reset_optimizer_state: bool = True
     rezero_on_adapt: bool = True
+    allow_short_schedule: bool = False
 
     @classmethod
     def from_dict(cls, conf: Mapping[str, Any], key: str = "pruning_conf") -> "PruningConfig":
@@ -120,20 +133,28 @@ class PruningConfig:
         if self.method in ("imp", "lth", "adaptive_imp", "adaptive_lth") and self.languages is not None:
             if len(self.languages) != 1:
                 raise PruningConfigError(f"{self.method} is monolingual: give one language, got {self.languages}")
-        for name in ("reset_optimizer_state", "rezero_on_adapt"):
+        for name in ("reset_optimizer_state", "rezero_on_adapt", "allow_short_schedule"):
             if not isinstance(getattr(self, name), bool):
                 raise PruningConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.freeze_step is not None and self.freeze_step < 0:
             raise PruningConfigError(f"freeze_step must be >= 0, got {self.freeze_step}")
         try:
-            self.sparsity_schedule()
+            schedule = self.sparsity_schedule()
         except ValueError as e:
             raise PruningConfigError(str(e)) from None
+        if self.adaptive and self.freeze_step is not None and self.freeze_step < schedule.end:
+            self._refuse_short(f"freeze_step ({self.freeze_step}) fixes the masks before the last pruning event "
+                               f"(step {schedule.end})")
 
     @property
     def adaptive(self) -> bool:
         """Soft pruning with re-ranking (adaptive IMP/LTH, Dynamic ASR Pathways)."""
         return self.method in ("adaptive_imp", "adaptive_lth", "dynamic_pathways")
+
+    @property
+    def batches(self) -> str:
+        """``"mixed"`` or ``"monolingual"`` training batches (:func:`method_batches`)."""
+        return method_batches(self.method)
 
     @property
     def rewinds(self) -> bool:
@@ -164,3 +185,34 @@ class PruningConfig:
         if self.freeze_step is not None:
             return self.freeze_step
         return self.sparsity_schedule().end + self.prune_interval
+
+    def steps_needed(self) -> int:
+        """Optimizer steps a run needs to reach ``target_sparsity`` (adaptive methods: and to fix
+        the masks, :meth:`hard_from`); 0 for a method without pruning events."""
+        if not self.prunes:
+            return 0
+        return max(self.sparsity_schedule().end, self.hard_from())
+
+    def check_steps(self, steps: int, source: str) -> None:
+        """Refuse a run of ``steps`` optimizer steps (counted from ``source``) that ends before
+        :meth:`steps_needed`, unless ``allow_short_schedule``."""
+        needed = self.steps_needed()
+        if steps >= needed:
+            return
+        schedule = self.sparsity_schedule()
+        fixed = f", masks fixed at step {self.hard_from()}" if self.adaptive else ""
+        self._refuse_short(
+            f"pruning_conf: the run has {steps} optimizer steps ({source}), the schedule needs {needed} (last "
+            f"pruning event at step {schedule.end}{fixed}); after step {steps} it is at sparsity "
+            f"{schedule.sparsity_at(steps):.4g}"
+        )
+
+    def _refuse_short(self, problem: str) -> None:
+        """A schedule that cannot reach ``target_sparsity``: an error, or a warning with ``allow_short_schedule``."""
+        message = f"{problem}, short of target_sparsity {self.target_sparsity}"
+        if self.allow_short_schedule:
+            logging.warning("%s (allow_short_schedule: true)", message)
+            return
+        raise PruningConfigError(
+            f"{message}; train longer, shorten the schedule or set pruning_conf.allow_short_schedule: true"
+        )

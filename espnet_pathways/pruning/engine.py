@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -32,13 +32,18 @@ from espnet_pathways.masks import (
     PathwayHandle,
     attach,
     magnitude_masks,
+    model_fingerprint,
     prunable_parameters,
 )
-from espnet_pathways.pruning.config import PruningConfig
+from espnet_pathways.pruning.config import PruningConfig, PruningConfigError
 
-__all__ = ["PruningEngine", "ENGINE_ATTR", "attach_pruning", "rank_within"]
+__all__ = [
+    "PruningEngine", "ENGINE_ATTR", "INIT_SPARSITY_TOLERANCE", "attach_pruning", "load_init_masks", "rank_within",
+]
 
 ENGINE_ATTR = "pathway_pruning"
+INIT_SPARSITY_TOLERANCE = 0.01
+"""Largest difference between an ``init_masks`` pathway's sparsity and ``initial_sparsity``."""
 
 
 def rank_within(
@@ -69,6 +74,31 @@ def rank_within(
             magnitude_masks({n: tensors[n] for n in names}, relative, "global", {n: candidates[n] for n in names})
         )
     return {n: out[n] for n in tensors}
+
+
+def _layout_difference(model: Mapping[str, torch.Size], masks: Mapping[str, torch.Size]) -> str:
+    """The first tensor where a mask file's layout ``masks`` differs from the ``model``'s prunable set."""
+    for name, shape in model.items():
+        if name not in masks:
+            return f"no mask for the model's tensor {name!r}"
+        if tuple(masks[name]) != tuple(shape):
+            return f"tensor {name!r} has shape {tuple(masks[name])}, the model's {tuple(shape)}"
+    return f"tensor {next(n for n in masks if n not in model)!r} is not prunable in the model"
+
+
+def load_init_masks(path: str, shapes: Mapping[str, torch.Size]) -> MaskSet:
+    """One ``init_masks`` file, checked to cover the prunable tensors ``{name: shape}`` (errors name the
+    file and the first tensor that differs)."""
+    try:
+        loaded = MaskSet.load(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"pruning_conf.init_masks: mask file not found: {path}") from None
+    if loaded.shapes != dict(shapes):
+        raise MaskMismatchError(
+            f"pruning_conf.init_masks: {path} does not fit the model (mask fingerprint {loaded.fingerprint}, "
+            f"model {model_fingerprint(shapes)}): {_layout_difference(shapes, loaded.shapes)}"
+        )
+    return loaded
 
 
 def attach_pruning(
@@ -108,6 +138,7 @@ class PruningEngine(PassThrough):
         self.rewind_to = config.rewind_to or (init_param.split(":")[0] if init_param else None)
         self._theta0: Optional[Dict[str, torch.Tensor]] = None
         self._optimizers: List[torch.optim.Optimizer] = []
+        self._warned_mixed = False  # a step over several languages was logged
         params = prunable_parameters(model, config.include, config.exclude)
         maskset = MaskSet.full(params, self._languages(), method=config.method)
         handle = attach(model, maskset, mode=self._mode(), lang_list=self.lang_list or None)
@@ -147,9 +178,11 @@ class PruningEngine(PassThrough):
 
     # ------------------------------------------------------------ training hooks
     def bind(self, optimizer: torch.optim.Optimizer) -> None:
-        """Follow ``optimizer``'s steps; checks the rewind checkpoint once, before training."""
+        """Follow ``optimizer``'s steps; checks the rewind checkpoint and ``init_masks`` once, before training."""
         if self.config.rewinds and self._theta0 is None:
             self._theta0 = self._load_theta0()
+        if self.config.init_masks and not self._optimizers:
+            self._initial_masks()  # loaded again at the first forward: not held in memory meanwhile
         optimizer.register_step_post_hook(self._after_step)
         self._optimizers.append(optimizer)
 
@@ -165,6 +198,13 @@ class PruningEngine(PassThrough):
         stepped = [handle.languages.index(lang) for lang in handle.stepped_languages]
         for index in stepped:
             self.pathway_steps[index] += 1
+        if len(stepped) > 1 and not self._warned_mixed:
+            self._warned_mixed = True
+            logging.warning(
+                "optimizer step %d accumulated batches of languages %s: each batch's gradient was masked by "
+                "its own region and the union stepped (once per run; the task's language runs avoid this)",
+                int(self.step), list(handle.stepped_languages),
+            )
         if bool(self.frozen):
             return
         step = int(self.step)
@@ -200,19 +240,49 @@ class PruningEngine(PassThrough):
             self._prune_event(0, int(self.step))
 
     def _initial_masks(self) -> MaskSet:
-        masks: Dict[str, Dict[str, torch.Tensor]] = {}
-        for path in self.config.init_masks:
-            loaded = MaskSet.load(path)
-            for lang in loaded.languages:
-                masks.setdefault(lang, dict(loaded[lang]))
+        """Every pathway's mask from ``init_masks`` (a language's own, else the shared one), checked
+        against the model, the run's languages and ``initial_sparsity``; errors name the file."""
         languages = self.handle.languages
-        missing = [l for l in languages if l not in masks and SHARED not in masks]
+        found = self._init_mask_files(languages)
+        missing = [l for l in languages if l not in found and SHARED not in found]
         if missing:
-            raise ValueError(f"init_masks {self.config.init_masks} have no mask for language(s) {missing}")
-        try:
-            return MaskSet({l: masks[l] if l in masks else masks[SHARED] for l in languages}, method=self.config.method)
-        except MaskMismatchError as e:
-            raise MaskMismatchError(f"init_masks do not fit the model: {e}") from None
+            raise PruningConfigError(
+                f"pruning_conf.init_masks: no mask for language(s) {missing} in {self.config.init_masks} "
+                f"(languages {sorted(found)})"
+            )
+        keys = {l: l if l in found else SHARED for l in languages}
+        for key in dict.fromkeys(keys.values()):
+            self._check_initial_sparsity(key, *found[key])
+        return MaskSet({l: found[k][1][k] for l, k in keys.items()}, method=self.config.method)
+
+    def _init_mask_files(self, languages: Sequence[str]) -> Dict[str, Tuple[str, MaskSet]]:
+        """Mask key (a language of the run, or the shared one) -> (the first ``init_masks`` file holding
+        it, its masks); a file that fits no language of the run is refused."""
+        shapes = {n: p.shape for n, p in self.handle.parameters_by_name().items()}
+        found: Dict[str, Tuple[str, MaskSet]] = {}
+        for path in self.config.init_masks:
+            loaded = load_init_masks(path, shapes)
+            used = [l for l in loaded.languages if l in languages or l == SHARED]
+            if not used:
+                raise PruningConfigError(
+                    f"pruning_conf.init_masks: {path} holds language(s) {list(loaded.languages)}, none of the "
+                    f"run's languages {list(languages)} (--lang_list / pruning_conf.languages)"
+                )
+            for lang in used:
+                found.setdefault(lang, (path, loaded))
+        return found
+
+    def _check_initial_sparsity(self, key: str, path: str, masks: MaskSet) -> None:
+        """Refuse an initial mask whose sparsity is not the schedule's start (``initial_sparsity``)."""
+        if self.schedule is None or self.schedule.kind == "constant":
+            return  # fixed pathways keep their masks; a constant schedule prunes to the target at once
+        sparsity, expected = masks.sparsity(key), self.config.initial_sparsity
+        if abs(sparsity - expected) > INIT_SPARSITY_TOLERANCE:
+            raise PruningConfigError(
+                f"pruning_conf.init_masks: {path}, language {key!r}, has sparsity {sparsity:.4f}, but "
+                f"pruning_conf.initial_sparsity is {expected} (tolerance {INIT_SPARSITY_TOLERANCE}): the first "
+                f"pruning event would jump to it; set initial_sparsity to the masks' sparsity"
+            )
 
     def _adaptations_due(self, step: int, stepped: Sequence[int]) -> List[Optional[str]]:
         """The re-rankings that follow this step: a language, or None for every pathway at once.
@@ -292,6 +362,10 @@ class PruningEngine(PassThrough):
         self._update_sparsity()
         logging.info("masks fixed at step %d (hard from now on): sparsity %s, masks %s", int(self.step),
                      {l: round(s, 4) for l, s in self._sparsity.items()}, self._checked_digest())
+        if self.schedule is not None and int(self.events_done) <= self.schedule.last_event:
+            logging.warning("masks fixed after pruning event %d of %d: short of target_sparsity %s (the run ended "
+                            "before its schedule)", int(self.events_done), self.schedule.last_event + 1,
+                            self.config.target_sparsity)
 
     # ------------------------------------------------------------ helpers
     def _checked_digest(self) -> str:

@@ -1,9 +1,11 @@
 """What a pruning run leaves in its experiment dir.
 
-``<exp>/masks.pwm`` (final masks), ``<exp>/pruning/{sparsity.md,stats.json}``, the plots
-``<exp>/pruning/{layer_sparsity,mask_overlap,sparsity_schedule}.png``, and every n-best averaged
+``<exp>/pruning/{sparsity.md,stats.json}``, the plots
+``<exp>/pruning/{layer_sparsity,mask_overlap,sparsity_schedule}.png``, every n-best averaged
 checkpoint re-masked so that it satisfies the final masks exactly (ESPnet averages checkpoints from
-different points of the schedule; the average of pruned weights is not zero).
+different points of the schedule; the average of pruned weights is not zero), and ``<exp>/masks.pwm``
+(final masks). ``masks.pwm`` is removed first and written last, so its presence marks finished
+outputs: a run killed in between leaves none, never one next to an un-masked averaged model.
 """
 
 from __future__ import annotations
@@ -18,9 +20,19 @@ import torch
 from espnet_pathways.masks import MaskSet
 from espnet_pathways.masks.attach import ATTR, _key
 from espnet_pathways.masks.report import _pyplot, _save, mask_stats, overlap_table, plot_layer_sparsity, plot_overlap, sparsity_table
-from espnet_pathways.utils.fileio import atomic_path, atomic_write_text
+from espnet_pathways.utils.fileio import atomic_path, atomic_write_text, remove_stale_tmp
 
-__all__ = ["write_pruning_outputs", "remask_checkpoint", "schedule_trace", "plot_schedule"]
+__all__ = ["MASKS_FILE", "REPORT_DIR", "write_pruning_outputs", "remask_checkpoint", "schedule_trace", "plot_schedule"]
+
+MASKS_FILE = "masks.pwm"
+REPORT_DIR = "pruning"
+REPORT_FILES = {  # key of write_pruning_outputs' result -> file name in REPORT_DIR
+    "sparsity": "sparsity.md",
+    "stats": "stats.json",
+    "layer_sparsity": "layer_sparsity.png",
+    "overlap": "mask_overlap.png",
+    "schedule": "sparsity_schedule.png",
+}
 
 
 @torch.no_grad()
@@ -89,28 +101,45 @@ def plot_schedule(engine, path: Path) -> Path:
     return _save(fig, plt, path)
 
 
-def write_pruning_outputs(model: torch.nn.Module, engine, exp_dir: Path) -> Dict[str, Path]:
-    """Write masks, report, plots and re-masked averaged checkpoints into ``exp_dir``."""
-    exp_dir = Path(exp_dir)
-    report_dir = exp_dir / "pruning"
-    maskset = model.pathway_masks.maskset()
-    total = sum(p.numel() for n, p in model.named_parameters())
-    written: Dict[str, Path] = {"masks": maskset.save(exp_dir / "masks.pwm", extra={"step": int(engine.step)})}
+def _averaged_checkpoints(exp_dir: Path) -> List[Path]:
+    """ESPnet's n-best averaged model files in ``exp_dir`` (not the symlinks pointing at them)."""
+    return [p for p in sorted(exp_dir.glob("*ave*.pth")) if p.is_file() and not p.is_symlink()]
+
+
+def _write_report(maskset: MaskSet, engine, total: int, report_dir: Path) -> Dict[str, Path]:
+    """The sparsity table, the stats and the plots (keys of :data:`REPORT_FILES`)."""
+    files = {key: report_dir / name for key, name in REPORT_FILES.items()}
     table = sparsity_table(maskset, total)
     if len(maskset.languages) > 1:
         table += "\n\nOverlap |a∩b| / |a∪b|:\n\n" + overlap_table(maskset)
-    atomic_write_text(report_dir / "sparsity.md", f"# {engine.config.method}: final masks\n\n{table}\n")
+    atomic_write_text(files["sparsity"], f"# {engine.config.method}: final masks\n\n{table}\n")
     stats = mask_stats(maskset, total)
     stats["schedule"] = [{"step": s, "sparsity": v, "kind": k} for s, v, k in schedule_trace(engine)]
     stats["steps"] = int(engine.step)
-    atomic_write_text(report_dir / "stats.json", json.dumps(stats, indent=2) + "\n")
-    written["layer_sparsity"] = plot_layer_sparsity(maskset, report_dir / "layer_sparsity.png")
+    atomic_write_text(files["stats"], json.dumps(stats, indent=2) + "\n")
+    written = {"layer_sparsity": plot_layer_sparsity(maskset, files["layer_sparsity"])}
     if len(maskset.languages) > 1:
-        written["overlap"] = plot_overlap(maskset, report_dir / "mask_overlap.png")
+        written["overlap"] = plot_overlap(maskset, files["overlap"])
     if engine.schedule is not None:
-        written["schedule"] = plot_schedule(engine, report_dir / "sparsity_schedule.png")
-    for averaged in sorted(exp_dir.glob("*ave*.pth")):
-        if averaged.is_file() and not averaged.is_symlink():
-            remask_checkpoint(averaged, maskset)
-            logging.info("re-masked %s with the final masks", averaged)
+        written["schedule"] = plot_schedule(engine, files["schedule"])
+    return written
+
+
+def write_pruning_outputs(model: torch.nn.Module, engine, exp_dir: Path) -> Dict[str, Path]:
+    """Write report, plots and re-masked averaged checkpoints into ``exp_dir``, then ``masks.pwm``
+    (its presence marks finished outputs); first remove what a killed run of this left."""
+    exp_dir = Path(exp_dir)
+    report_dir = exp_dir / REPORT_DIR
+    masks_file = exp_dir / MASKS_FILE
+    masks_file.unlink(missing_ok=True)  # not finished until it is written again
+    averaged = _averaged_checkpoints(exp_dir)
+    remove_stale_tmp(exp_dir, [MASKS_FILE, *(p.name for p in averaged)])
+    remove_stale_tmp(report_dir, REPORT_FILES.values())
+    maskset = model.pathway_masks.maskset()
+    total = sum(p.numel() for n, p in model.named_parameters())
+    written = _write_report(maskset, engine, total, report_dir)
+    for path in averaged:
+        remask_checkpoint(path, maskset)
+        logging.info("re-masked %s with the final masks", path)
+    written["masks"] = maskset.save(masks_file, extra={"step": int(engine.step)})
     return written

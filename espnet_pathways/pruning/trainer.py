@@ -1,6 +1,10 @@
 """ESPnet's Trainer with one addition: when training ends, a pruning run fixes its masks and
 writes its outputs (see :mod:`espnet_pathways.pruning.outputs`). Everything during training
-happens through the engine's hooks, so ``train_one_epoch`` is ESPnet's own."""
+happens through the engine's hooks, so ``train_one_epoch`` is ESPnet's own.
+
+``masks.pwm`` marks a finished pruning run: it is removed when a run starts (ESPnet's averaging at
+the end of training rewrites ``*ave*.pth`` un-masked) and written last, after those checkpoints
+are re-masked."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 from espnet2.train.trainer import Trainer
 
 from espnet_pathways.pruning.engine import ENGINE_ATTR
-from espnet_pathways.pruning.outputs import write_pruning_outputs
+from espnet_pathways.pruning.outputs import MASKS_FILE, write_pruning_outputs
 
 __all__ = ["PathwaysTrainer"]
 
@@ -20,6 +24,10 @@ class PathwaysTrainer(Trainer):
     @classmethod
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+        engine = getattr(model, ENGINE_ATTR, None)
+        writer = not distributed_option.distributed or distributed_option.dist_rank == 0
+        if engine is not None and writer:
+            (Path(trainer_options.output_dir) / MASKS_FILE).unlink(missing_ok=True)
         super().run(
             model=model,
             optimizers=optimizers,
@@ -30,9 +38,8 @@ class PathwaysTrainer(Trainer):
             trainer_options=trainer_options,
             distributed_option=distributed_option,
         )
-        engine = getattr(model, ENGINE_ATTR, None)
         if engine is None:
             return
         engine.freeze()
-        if not distributed_option.distributed or distributed_option.dist_rank == 0:
+        if writer:
             write_pruning_outputs(model, engine, Path(trainer_options.output_dir))

@@ -9,8 +9,9 @@ Reads ``wav.scp text utt2spk utt2lang utt2category`` from ``--src`` (same uttera
 writes them to ``--dst`` together with ``spk2utt``, ``utt2num_samples`` (audio headers),
 ``utt2lang_id`` (0-based line of the utterance's language in ``lang_list.txt``; the training
 reads it as ``utt2lang_id,lang,text_int``), a copy of ``lang_list.txt`` and ``feats_type``.
-Audio stays where ``wav.scp`` points. The output folder appears complete or not at all, and
-is skipped when its stamp matches the inputs.
+Audio stays where ``wav.scp`` points; each file is decoded fully once (``--nj`` processes), so a
+truncated or corrupt one is refused here, naming it. The output folder appears complete or not
+at all, and is skipped when its stamp matches the inputs.
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ import argparse
 import logging
 import shutil
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import soundfile
 
+from espnet_pathways.data.audio import decode_problem, error_text
+from espnet_pathways.data.parallel import parallel_map
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import PER_UTT_FILES, read_data_dir, read_lang_list, write_data_subset
 from espnet_pathways.recipe.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
-from espnet_pathways.utils.fileio import atomic_dir
+from espnet_pathways.utils.fileio import atomic_dir, remove_stale_tmp
 
 __all__ = ["format_data_dir", "lang_ids", "num_samples", "main"]
 
@@ -44,27 +46,37 @@ def lang_ids(utt2lang: Dict[str, str], langs: Sequence[str], source: Path) -> Di
     return out
 
 
-def _header(item: Tuple[int, str, str], wav_scp: Path, fs: Optional[int]) -> str:
-    lineno, utt, path = item
-    if path.endswith("|"):
-        raise ValueError(f"{wav_scp}:{lineno}: {utt}: pipe commands are not supported, give a file path")
+def _audio_frames(job: Tuple[str, Optional[int]]) -> Tuple[int, Optional[str]]:
+    """Worker: ``(samples, None)`` for a mono file (of rate ``fs`` if given) that decodes fully, else ``(0, why)``."""
+    path, fs = job
     try:
         info = soundfile.info(path)
     except (RuntimeError, OSError) as exc:  # soundfile raises LibsndfileError (a RuntimeError)
-        raise ValueError(f"{wav_scp}:{lineno}: {utt}: cannot read audio {path!r}: {exc}") from exc
+        return 0, f"cannot read audio {path!r}: {error_text(exc)}"
     if info.channels != 1:
-        raise ValueError(f"{wav_scp}:{lineno}: {utt}: {path} has {info.channels} channels, expected mono")
+        return 0, f"{path} has {info.channels} channels, expected mono"
     if fs and info.samplerate != fs:
-        raise ValueError(f"{wav_scp}:{lineno}: {utt}: {path} is {info.samplerate} Hz, expected {fs} Hz")
-    return str(info.frames)
+        return 0, f"{path} is {info.samplerate} Hz, expected {fs} Hz"
+    problem = decode_problem(path, info.frames)
+    return (0, problem) if problem else (info.frames, None)
 
 
 def num_samples(wav_scp: Dict[str, str], source: Path, fs: Optional[int], nj: int = 1) -> Dict[str, str]:
-    """utt -> number of samples from each file's header; checks mono and (if given) ``fs``."""
-    items = [(i, utt, path) for i, (utt, path) in enumerate(wav_scp.items(), 1)]
-    with ThreadPoolExecutor(max(1, nj)) as pool:
-        frames = list(pool.map(lambda it: _header(it, source, fs), items))
-    return {utt: n for (_, utt, _), n in zip(items, frames)}
+    """utt -> number of samples from each file's header, with ``nj`` processes.
+
+    Checks mono, ``fs`` (if given) and that each file decodes fully; an error names ``source:line``.
+    """
+    items = list(enumerate(wav_scp.items(), 1))
+    for lineno, (utt, path) in items:
+        if path.endswith("|"):
+            raise ValueError(f"{source}:{lineno}: {utt}: pipe commands are not supported, give a file path")
+    results = parallel_map(_audio_frames, [(path, fs) for _, (_, path) in items], nj=nj, desc="checking audio")
+    out: Dict[str, str] = {}
+    for (lineno, (utt, _)), (frames, problem) in zip(items, results):
+        if problem is not None:
+            raise ValueError(f"{source}:{lineno}: {utt}: {problem}")
+        out[utt] = str(frames)
+    return out
 
 
 def format_data_dir(src: Path, dst: Path, lang_list: Path, fs: Optional[int] = None, nj: int = 1) -> bool:
@@ -83,6 +95,7 @@ def format_data_dir(src: Path, dst: Path, lang_list: Path, fs: Optional[int] = N
     tables = read_data_dir(src)
     tables["utt2lang_id"] = lang_ids(tables["utt2lang"], langs, src / "utt2lang")
     tables["utt2num_samples"] = num_samples(tables["wav.scp"], src / "wav.scp", fs, nj)
+    remove_stale_tmp(dst.parent, [dst.name])  # what a killed run left
     with atomic_dir(dst) as tmp:
         write_data_subset(tmp, tables, tables["wav.scp"])
         shutil.copyfile(lang_list, tmp / "lang_list.txt")
@@ -98,7 +111,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dst", type=Path, required=True, help="output directory (dump/raw/...)")
     parser.add_argument("--lang_list", type=Path, required=True, help="lang_list.txt (one code a line)")
     parser.add_argument("--fs", type=int, default=0, help="required sample rate in Hz (0: any)")
-    parser.add_argument("--nj", type=int, default=1, help="threads reading audio headers")
+    parser.add_argument("--nj", type=int, default=1, help="processes checking (and fully decoding) the audio")
     return parser
 
 

@@ -12,7 +12,9 @@ context, from the training config), for a pruned model the sparsity of each deco
 pathway and of their union from the checkpoint's masks (:mod:`espnet_pathways.recipe.mask_report`),
 then ESPnet-style WER and CER tables with one row per set and an average row per kind of set
 (e.g. every ``mls_<lang>_test``): sentence and word counts summed, percentages averaged over
-languages (macro average, as the paper's "avg" column).
+languages (macro average, as the paper's "avg" column). A row whose pathway's sparsity misses the
+training config's ``pruning_conf.target_sparsity`` (e.g. a run that ended before its pruning
+schedule) is marked :data:`OFF_TARGET`, with a footnote.
 """
 
 from __future__ import annotations
@@ -23,12 +25,18 @@ import platform
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 import yaml
 
-from espnet_pathways.recipe.mask_report import load_model_state, pathway_lines
+from espnet_pathways.recipe.mask_report import (
+    checkpoint_masks,
+    load_model_state,
+    pathway_lines,
+    pathway_sparsity,
+    percent,
+)
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 
@@ -36,7 +44,12 @@ __all__ = [
     "SCORING_JSON",
     "DECODE_INFO_JSON",
     "DEFAULT_EXCLUDE",
+    "OFF_TARGET",
+    "TARGET_TOLERANCE",
     "checkpoint_stats",
+    "sparsity_target",
+    "off_target",
+    "off_target_footnote",
     "streaming_latency",
     "results_markdown",
     "write_results_md",
@@ -48,6 +61,9 @@ DECODE_INFO_JSON = "decode_info.json"
 # State-dict entries that are buffers, not weights: feature normalisation stats, filterbanks, masks.
 DEFAULT_EXCLUDE = r"(^|\.)(normalize|logmel)\.|mask"
 _COLUMNS = ("corr", "sub", "dele", "ins", "err", "serr")
+OFF_TARGET = "†"
+"""Marks a results row whose pathway sparsity misses ``pruning_conf.target_sparsity``."""
+TARGET_TOLERANCE = 0.01
 _ESPNET_FRONTEND_DEFAULTS = {"fs": 16000, "hop_length": 128}
 
 
@@ -122,6 +138,39 @@ def streaming_latency(config: Mapping[str, Any]) -> Optional[Dict[str, float]]:
     return {"segment_ms": segment, "right_context_ms": right, "latency_ms": segment + right}
 
 
+def sparsity_target(config: Mapping[str, Any]) -> Optional[float]:
+    """The pathway sparsity a training config prunes to, ``pruning_conf.target_sparsity`` (None for a
+    dense model, for fixed ASR Pathways, which keeps its initial masks, and without the key)."""
+    conf = config.get("pruning_conf") or {}
+    if not isinstance(conf, Mapping) or conf.get("method") in (None, "pathways") or "target_sparsity" not in conf:
+        return None
+    return float(conf["target_sparsity"])
+
+
+def off_target(sparsity: float, target: Optional[float]) -> bool:
+    """Whether a pathway's final ``sparsity`` is more than :data:`TARGET_TOLERANCE` from ``target``."""
+    return target is not None and abs(sparsity - target) > TARGET_TOLERANCE
+
+
+def off_target_footnote(rows: Mapping[str, float]) -> str:
+    """The footnote of the rows marked :data:`OFF_TARGET` (``{row: its target sparsity}``)."""
+    listed = ", ".join(f"{row} (target {percent(target)})" for row, target in rows.items())
+    return (
+        f"{OFF_TARGET} pathway sparsity more than {100 * TARGET_TOLERANCE:g} percentage point off "
+        f"pruning_conf.target_sparsity: {listed}. The run probably ended before its pruning schedule (see its "
+        "training log): not comparable with the rows at the target."
+    )
+
+
+def _missed_targets(model_file: Path, langs: List[str], total_params: int, target: Optional[float]) -> List[str]:
+    """The languages whose pathway in ``model_file`` misses ``target`` (:func:`off_target`)."""
+    masks = checkpoint_masks(model_file) if target is not None else None
+    if masks is None:
+        return []
+    rows = pathway_sparsity(masks, langs, total_params)
+    return [r.name for r in rows if r.name != "union" and off_target(r.sparsity, target)]
+
+
 def _group(name: str, lang: str) -> str:
     parts = name.split("_")
     return "_".join("*" if p == lang else p for p in parts) if lang in parts else name
@@ -135,16 +184,19 @@ def _percent(summary: Mapping[str, Any], column: str) -> float:
     return 100.0 * summary[count] / max(summary["wrd"], 1)
 
 
-def _table(sets: Mapping[str, Mapping[str, Any]], metric: str) -> List[str]:
+def _table(sets: Mapping[str, Mapping[str, Any]], metric: str, marked: Sequence[str] = ()) -> List[str]:
+    """Rows per set, then averages; the sets of the languages ``marked`` (and their averages) get :data:`OFF_TARGET`."""
     lines = [
         "|dataset|lang|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups: Dict[str, List[Mapping[str, Any]]] = {}
+    flagged = {_group(name, info["lang"]) for name, info in sets.items() if info["lang"] in marked}
     for name, info in sets.items():
         s = info[metric]
+        mark = f" {OFF_TARGET}" if info["lang"] in marked else ""
         lines.append(
-            f"|{name}|{info['lang']}|{s['snt']}|{s['wrd']}|" + "|".join(f"{s[c]:.1f}" for c in _COLUMNS) + "|"
+            f"|{name}{mark}|{info['lang']}|{s['snt']}|{s['wrd']}|" + "|".join(f"{s[c]:.1f}" for c in _COLUMNS) + "|"
         )
         groups.setdefault(_group(name, info["lang"]), []).append(s)
     for group, members in groups.items():
@@ -152,7 +204,8 @@ def _table(sets: Mapping[str, Mapping[str, Any]], metric: str) -> List[str]:
             continue
         snt, wrd = sum(m["snt"] for m in members), sum(m["wrd"] for m in members)
         means = "|".join(f"{sum(_percent(m, c) for m in members) / len(members):.1f}" for c in _COLUMNS)
-        lines.append(f"|**average** ({group})|{len(members)} langs|{snt}|{wrd}|{means}|")
+        mark = f" {OFF_TARGET}" if group in flagged else ""
+        lines.append(f"|**average** ({group}){mark}|{len(members)} langs|{snt}|{wrd}|{means}|")
     return lines
 
 
@@ -177,7 +230,8 @@ def _section(decode_dir: Path, exclude: str) -> List[str]:
     if not config_path.is_file():
         raise FileNotFoundError(f"missing training config: {config_path}")
     with config_path.open(encoding="utf-8") as f:
-        latency = streaming_latency(yaml.safe_load(f) or {})
+        config = yaml.safe_load(f) or {}
+    latency = streaming_latency(config)
     lines = [
         f"## {decode_dir.parent.name}/{decode_dir.name}",
         "",
@@ -198,9 +252,14 @@ def _section(decode_dir: Path, exclude: str) -> List[str]:
             f"(segment {latency['segment_ms']:.0f} ms + right context {latency['right_context_ms']:.0f} ms)"
         )
     # per-language pathway sparsity from the checkpoint's masks (nothing for a dense model)
-    lines += pathway_lines(Path(info["model_file"]), [s["lang"] for s in scoring["sets"].values()], stats["params"])
+    langs = [s["lang"] for s in scoring["sets"].values()]
+    lines += pathway_lines(Path(info["model_file"]), langs, stats["params"])
+    target = sparsity_target(config)
+    missed = _missed_targets(Path(info["model_file"]), langs, stats["params"], target)
+    if missed:
+        lines += ["", off_target_footnote({f"pathway {lang}": target for lang in missed})]
     for metric in ("wer", "cer"):
-        lines += ["", f"### {metric.upper()}", "", *_table(scoring["sets"], metric)]
+        lines += ["", f"### {metric.upper()}", "", *_table(scoring["sets"], metric, missed)]
     return lines + [""]
 
 

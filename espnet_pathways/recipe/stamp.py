@@ -2,7 +2,8 @@
 
 A stamp is a small JSON file written *last*, once every output of a step is complete. Its
 fingerprint hashes the step's options and the bytes of its (text) input files, so changed
-inputs or options make the step run again.
+inputs or options make the step run again. Writing a stamp first removes the temporary files
+that a killed write of it left (see :func:`~espnet_pathways.utils.fileio.remove_stale_tmp`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
-from espnet_pathways.utils.fileio import atomic_write_text
+from espnet_pathways.utils.fileio import atomic_write_text, remove_stale_tmp
 
 __all__ = ["STAMP_NAME", "fingerprint", "is_done", "write_stamp"]
 
@@ -53,4 +54,6 @@ def is_done(stamp: Union[str, Path], fp: str) -> bool:
 
 def write_stamp(stamp: Union[str, Path], fp: str, params: Mapping[str, Any]) -> None:
     """Record ``fp`` (and ``params`` for people reading it) in ``stamp``."""
+    stamp = Path(stamp)
+    remove_stale_tmp(stamp.parent, [stamp.name])
     atomic_write_text(stamp, json.dumps({"fingerprint": fp, "params": params}, indent=1, sort_keys=True, default=str) + "\n")

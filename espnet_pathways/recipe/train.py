@@ -36,7 +36,9 @@ from espnet_pathways.recipe.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.launch import LaunchOptions, launch_command
 from espnet_pathways.recipe.datadir import read_lang_list
-from espnet_pathways.recipe.phases import Phase, init_mask_phases, load_phases, pruning_args, single_phase, write_phase_config
+from espnet_pathways.recipe.phases import (
+    Phase, init_mask_phases, load_phases, pruning_args, pruning_method, single_phase, write_phase_config,
+)
 from espnet_pathways.recipe.subsets import phase_setup
 from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.recipe.train_args import DATA_ENTRIES, data_args, stats_files, token_args
@@ -113,6 +115,20 @@ def phase_args(setup: TrainSetup, phase: Phase, phases: Sequence[Phase]) -> List
     return args + list(phase.args) + list(setup.asr_args)
 
 
+def _warn_mixed_batches(phase: Phase, kind: str) -> None:
+    """Warn when a method that needs monolingual batches would get mixed ones (batch type ``kind``)."""
+    method = pruning_method(phase)
+    if not method or kind == "folded" or len(phase.languages) == 1:  # one language: nothing to mix
+        return
+    from espnet_pathways.pruning.config import method_batches  # imports torch: only for pruning phases
+
+    if method_batches(method) == "monolingual":
+        logging.warning(
+            "phase %s: batch_type %s ignores utt2category, so batches mix languages; method %s needs "
+            "batch_type folded (monolingual batches)", phase.name, kind, method,
+        )
+
+
 def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions) -> List[Path]:
     """Run every phase not yet done, in order; returns the phases' experiment dirs."""
     all_setup = setup
@@ -120,12 +136,7 @@ def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions
         write_phase_config(phase)  # <exp>/phase_config.yaml of a phase with several config files
         setup = phase_setup(all_setup, phase)  # language subsets of a phase with `languages`
         args = phase_args(setup, phase, phases)
-        kind = batch_type(phase.config, args)
-        if kind != "folded" and len(phase.languages) != 1:  # one language: no mixing to warn about
-            logging.warning(
-                "phase %s: batch_type %s ignores utt2category, so batches mix languages; use batch_type folded "
-                "for monolingual batches (needed by pathway training)", phase.name, kind,
-            )
+        _warn_mixed_batches(phase, batch_type(phase.config, args))
         phase_launch = launch
         if launch.launcher == "slurm":  # a fresh shared file for each rendezvous
             phase_launch = dataclasses.replace(launch, init_file=phase.exp_dir / ".dist_init")

@@ -16,6 +16,15 @@ Additions to ``ASRTask``:
     * ``--lang_list`` (file or list; stored as a list) and the optional data entry ``lang``.
     * ``--bpemodel DIR`` with per-language ``<lang>.model`` files switches the preprocessor to
       :class:`LanguageAwarePreprocessor`.
+    * Training batches follow the pruning method (``PruningConfig.batches``): LAP ignores
+      ``utt2category`` (mixed-language batches); the other methods get category batches in
+      monolingual runs of ``--lang_run_length`` (default ``--accum_grad``) batches, so that every
+      accumulation group holds one language (:mod:`espnet_pathways.tasks.language_runs`). Dense
+      training, validation and plotting use ESPnet's iterators unchanged.
+    * A pruning run is checked before any data is read (``build_optimizers``): its ``init_masks``
+      (files, architecture, languages, ``initial_sparsity``) and, with ``--num_iters_per_epoch``,
+      that its optimizer steps reach the end of the schedule (without it: once the training
+      batches are known, in ``build_iter_factory``). Building a model to decode checks neither.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -30,6 +40,9 @@ import torch
 from espnet2.asr.ctc import CTC
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+from espnet2.fileio.read_text import read_2columns_text
+from espnet2.iterators.abs_iter_factory import AbsIterFactory
+from espnet2.iterators.sequence_iter_factory import SequenceIterFactory
 from espnet2.layers.abs_normalize import AbsNormalize
 from espnet2.tasks.asr import (
     ASRTask,
@@ -42,16 +55,19 @@ from espnet2.tasks.asr import (
 from espnet2.torch_utils.initialize import initialize
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.train.class_choices import ClassChoices
+from espnet2.train.distributed_utils import DistributedOption
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
-from espnet2.utils.types import str_or_none
+from espnet2.utils.types import int_or_none, str_or_none
 
 from espnet_pathways.asr.transducer.joiner import Joiner
 from espnet_pathways.pruning import ENGINE_ATTR, PruningConfig, attach_pruning
+from espnet_pathways.pruning.config import method_batches
 from espnet_pathways.pruning.trainer import PathwaysTrainer
 from espnet_pathways.asr.transducer.predictor import LSTMPredictor
 from espnet_pathways.registry import REGISTERED, register
 from espnet_pathways.tasks.lang_list import resolve_lang_list
+from espnet_pathways.tasks.language_runs import LanguageRunIterFactory, categories_ignored, check_run_options
 from espnet_pathways.tasks.preprocessor import is_per_language_bpe
 
 register()
@@ -79,6 +95,13 @@ def _resolve_token_list(args: argparse.Namespace) -> List[str]:
     else:
         raise RuntimeError("--token_list must be a file path or a list")
     return token_list
+
+
+def _check_run_length(args: argparse.Namespace, config: PruningConfig, iters_per_epoch: int, source: str) -> None:
+    """Refuse a pruning run whose optimizer steps (ESPnet steps every ``--accum_grad`` iterations)
+    end before its schedule (:meth:`PruningConfig.check_steps`); ``source`` names ``iters_per_epoch``."""
+    steps = args.max_epoch * (iters_per_epoch // args.accum_grad)
+    config.check_steps(steps, f"--max_epoch {args.max_epoch} x {source} / --accum_grad {args.accum_grad}")
 
 
 def _build_feature_blocks(
@@ -134,6 +157,13 @@ class PathwaysASRTask(ASRTask):
             default=dict(),
             help="Pruning method and schedule (see espnet_pathways.pruning.config); empty: dense training",
         )
+        group.add_argument(
+            "--lang_run_length",
+            type=int_or_none,
+            default=None,
+            help="Pruning methods with monolingual batches: consecutive training batches of one language, a "
+            "multiple of --accum_grad (default: --accum_grad, i.e. one accumulation group)",
+        )
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
@@ -156,6 +186,40 @@ class PathwaysASRTask(ASRTask):
         return super().build_preprocess_fn(args, train)
 
     @classmethod
+    def build_iter_factory(cls, args: argparse.Namespace, distributed_option: DistributedOption, mode: str,
+                           kwargs: Optional[dict] = None) -> AbsIterFactory:
+        """ESPnet's iterator factory; a pruning run without ``--num_iters_per_epoch`` is checked here,
+        once its batches per epoch are known, to reach the end of its schedule."""
+        factory = super().build_iter_factory(args, distributed_option, mode, kwargs)
+        if mode == "train" and getattr(args, "pruning_conf", None) and args.num_iters_per_epoch is None:
+            if isinstance(factory, SequenceIterFactory):
+                batches = len(factory.sampler)
+                _check_run_length(args, PruningConfig.from_dict(args.pruning_conf), batches,
+                                  f"{batches} batches per epoch")
+            else:
+                logging.warning(f"{type(factory).__name__}: batches per epoch unknown, the pruning schedule's "
+                                "length is not checked (set --num_iters_per_epoch)")
+        return factory
+
+    @classmethod
+    def build_sequence_iter_factory(cls, args: argparse.Namespace, iter_options, mode: str) -> AbsIterFactory:
+        """ESPnet's sequence iterator; training batches as the pruning method wants them (module docstring)."""
+        if mode != "train" or not getattr(args, "pruning_conf", None):
+            return super().build_sequence_iter_factory(args, iter_options, mode)
+        method = args.pruning_conf.get("method")
+        run_length = check_run_options(args.accum_grad, getattr(args, "lang_run_length", None),
+                                       iter_options.num_iters_per_epoch)
+        if method_batches(method) == "mixed":
+            logging.info(f"pruning method {method} trains on mixed-language batches: utt2category is ignored")
+            with categories_ignored():
+                return super().build_sequence_iter_factory(args, iter_options, mode)
+        factory = super().build_sequence_iter_factory(args, iter_options, mode)
+        utt2category = Path(iter_options.data_path_and_name_and_type[0][0]).parent / "utt2category"
+        if not utt2category.exists():  # e.g. one language's data: nothing to keep apart
+            return factory
+        return LanguageRunIterFactory.from_factory(factory, read_2columns_text(utt2category), run_length)
+
+    @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
         """Build the model named by ``--model``; the plugin's transducer or any stock ESPnet ASR model."""
         lang_list = resolve_lang_list(args)
@@ -170,11 +234,15 @@ class PathwaysASRTask(ASRTask):
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
-        """ESPnet's optimizers; a pruning engine follows the first one's steps."""
+        """ESPnet's optimizers; a pruning engine follows the first one's steps. Its ``init_masks`` and,
+        with ``--num_iters_per_epoch``, the run's length are checked here: training only, before any data."""
         optimizers = super().build_optimizers(args, model)
         engine = getattr(model, ENGINE_ATTR, None)
         if engine is not None:
             engine.bind(optimizers[0])
+            if args.num_iters_per_epoch is not None:
+                iters = args.num_iters_per_epoch
+                _check_run_length(args, engine.config, iters, f"--num_iters_per_epoch {iters}")
         return optimizers
 
     @classmethod

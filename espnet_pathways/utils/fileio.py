@@ -1,21 +1,29 @@
 """Atomic file output: write to a temporary name next to the target, then rename.
 
 Every file the plugin writes goes through :func:`atomic_path` or :func:`atomic_dir`, so a
-crash or a bad input never leaves a half-written output behind.
+crash or a bad input never leaves a half-written output behind. A killed process cannot
+clean up: its ``.NAME.XXXXXXXX.tmp`` leftovers are removed by :func:`remove_stale_tmp`
+when a step starts writing ``NAME`` again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterable, Iterator, List, Union
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["atomic_path", "atomic_dir", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_dir", "atomic_write_text", "remove_stale_tmp"]
+
+_TMP_SUFFIX = ".tmp"
+# ``.<target name>.<tempfile's 8 random characters>.tmp``, as made by :func:`_tmp_prefix` and mkstemp/mkdtemp
+_TMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}" + re.escape(_TMP_SUFFIX))
 
 
 def _umask_mode(directory: bool) -> int:
@@ -23,6 +31,10 @@ def _umask_mode(directory: bool) -> int:
     mask = os.umask(0)
     os.umask(mask)
     return (0o777 if directory else 0o666) & ~mask
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}."
 
 
 @contextlib.contextmanager
@@ -33,7 +45,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=_TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -53,7 +65,7 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp_path = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=_TMP_SUFFIX, dir=path.parent))
     try:
         yield tmp_path
         os.chmod(tmp_path, _umask_mode(directory=True))
@@ -74,3 +86,28 @@ def atomic_write_text(path: PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def remove_stale_tmp(directory: PathLike, names: Iterable[str]) -> List[Path]:
+    """Remove the temporary files and folders that killed writers of ``directory/NAME`` left behind.
+
+    Only ``.NAME.XXXXXXXX.tmp`` entries of the given ``names`` go, so other writers' files in the
+    same folder stay; call it where a step starts writing those outputs. Returns what was removed.
+    """
+    directory = Path(directory)
+    wanted = set(names)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for entry in sorted(directory.iterdir()):
+        match = _TMP_NAME.fullmatch(entry.name)
+        if match is None or match["name"] not in wanted:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    if removed:
+        logging.info("%s: removed %d temporary file(s) left by an interrupted run", directory, len(removed))
+    return removed

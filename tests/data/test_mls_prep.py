@@ -17,6 +17,7 @@ from espnet_pathways.data.kaldi import read_kaldi_file, validate_data_dir
 from espnet_pathways.data.languages import UnknownLanguageError
 from espnet_pathways.data.mls import LANG_LIST, MLSFormatError, main, prepare_mls
 from espnet_pathways.data.mls_reader import PROBLEM_KINDS, MissingCorpusError
+from fake_mls_release import truncate_file
 
 PER_LANG = ("train", "dev", "test")
 
@@ -132,6 +133,9 @@ def _break(kind: str, release) -> tuple[Path, int, str, int]:
     if kind == "unreadable_audio":
         audio.write_bytes(b"not a flac file at all" * 20)
         return transcripts, line, f"cannot read audio {audio}", 1
+    if kind == "undecodable_audio":
+        truncate_file(audio)
+        return transcripts, line, f"cannot decode audio {re.escape(str(audio))} \\(truncated or corrupt\\)", 1
     if kind == "bad_sample_rate":
         sf.write(str(audio), np.zeros(4000, dtype=np.float32), 8000, format="FLAC")
         return transcripts, line, "has sample rate 8000 Hz, expected 16000 Hz", 1
@@ -165,6 +169,7 @@ def _break(kind: str, release) -> tuple[Path, int, str, int]:
 KINDS = [
     "missing_audio",
     "unreadable_audio",
+    "undecodable_audio",
     "bad_sample_rate",
     "bad_channels",
     "empty_audio",
@@ -203,6 +208,19 @@ def test_skip_mode_drops_and_counts(fake_mls: dict, tmp_path: Path, kind: str, c
     assert result["dirs"]["mls_fr_train"]["utterances"] == len(fake_mls["fr"].ids["train"])
 
 
+def test_truncated_flac_whose_header_reads_is_refused(fake_mls: dict, tmp_path: Path) -> None:
+    release = fake_mls["en"]
+    utt = release.ids["dev"][2]
+    audio = release.audio("dev", utt)
+    truncate_file(audio)
+    assert sf.info(str(audio)).frames == 4000  # the header still promises every sample
+    with pytest.raises(MLSFormatError, match=f"{re.escape(str(release.transcripts('dev')))}:3: {utt}: cannot decode audio"):
+        prepare_mls(release.root, tmp_path / "data", "en", nj=2)
+    result = prepare_mls(release.root, tmp_path / "data", "en", skip_bad_utts=True, nj=2)
+    assert result["dropped"] == {"undecodable_audio": 1}
+    assert f"en_{utt}" not in read_kaldi_file(tmp_path / "data" / "mls_en_dev" / "wav.scp")
+
+
 def test_unknown_handle_in_subset(fake_mls: dict, tmp_path: Path) -> None:
     handles = fake_mls["fr"].folder / "train/limited_supervision/1hr/2/handles.txt"
     handles.write_text(handles.read_text() + "999_1_000000\n")
@@ -228,6 +246,15 @@ def test_failed_rerun_keeps_previous_outputs(fake_mls: dict, tmp_path: Path) -> 
     with pytest.raises(MLSFormatError):
         prepare_mls(fake_mls["en"].root, out, "en fr", train_subset="10h")
     assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+
+def test_stale_tmp_of_a_killed_run_is_removed(fake_mls: dict, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    (out / ".mls_en_dev.abcd1234.tmp").mkdir(parents=True)  # half-written dir of a killed run
+    (out / ".lang_list.txt.abcd1234.tmp").write_text("en\n")
+    (out / ".notes.txt.abcd1234.tmp").write_text("not written by the prep")
+    prepare_mls(fake_mls["en"].root, out, "en")
+    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == [".notes.txt.abcd1234.tmp"]
 
 
 def test_missing_pieces_and_unknown_language(fake_mls: dict, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """python -m espnet_pathways.bin.masks: stats, overlap, plot, prune, and bad input."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -75,3 +76,55 @@ def test_foreign_file_is_rejected(tmp_path, caplog):
     (tmp_path / "f.pwm").write_bytes(b"not a mask file at all")
     assert cli.main(["overlap", str(tmp_path / "f.pwm")]) == 1
     assert "not an espnet_pathways mask file" in caplog.text
+
+
+def test_edited_header_exits_non_zero_naming_the_file(mask_file, caplog):
+    path, _ = mask_file
+    data = path.read_bytes()
+    assert data.count(b"[20,10]") == 1
+    path.write_bytes(data.replace(b"[20,10]", b"[21,10]"))
+    for command in ("stats", "overlap"):
+        caplog.clear()
+        assert cli.main([command, str(path)]) == 1
+        assert str(path) in caplog.text
+
+
+def test_flipped_header_length_exits_non_zero_naming_the_file(mask_file, caplog):
+    path, _ = mask_file
+    data = bytearray(path.read_bytes())
+    data[8 + 5] ^= 0x80  # after the 8-byte magic: bit 47 of the header length (~140 TB)
+    path.write_bytes(bytes(data))
+    for command in ("stats", "overlap"):
+        caplog.clear()
+        assert cli.main([command, str(path)]) == 1
+        assert str(path) in caplog.text
+
+
+@pytest.fixture()
+def model_file(tmp_path):
+    """A checkpoint of the architecture ``mask_file`` was made for: its tensors plus a dense bias."""
+    state = {"enc.weight": torch.randn(20, 10), "enc.bias": torch.randn(20), "dec.weight": torch.randn(5, 20)}
+    torch.save(state, tmp_path / "model.pth")
+    return tmp_path / "model.pth", state
+
+
+def test_stats_over_all_parameters_of_the_model(mask_file, model_file, capsys):
+    path, masks = mask_file
+    assert cli.main(["stats", str(path), "--json", "--asr_model_file", str(model_file[0])]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["total_params"] == 320
+    assert out["sparsity_all_params"]["en"] == pytest.approx(masks.sparsity("en", 320))
+
+
+@pytest.mark.parametrize(
+    "change, tensor",
+    [({"enc.weight": torch.randn(20, 12)}, "enc.weight"), ({"dec.weight": None}, "dec.weight")],
+    ids=["other_shape", "missing_tensor"],
+)
+def test_stats_with_a_model_of_another_architecture_fails(change, tensor, mask_file, model_file, caplog):
+    path, _ = mask_file
+    state = {k: v for k, v in {**model_file[1], **change}.items() if v is not None}
+    other = model_file[0].with_name("other.pth")
+    torch.save(state, other)
+    assert cli.main(["stats", str(path), "--asr_model_file", str(other)]) == 1
+    assert re.search(f"{re.escape(str(path))}.*{re.escape(str(other))}.*{re.escape(tensor)}", caplog.text)

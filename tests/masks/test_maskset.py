@@ -1,6 +1,11 @@
 """MaskSet: statistics, set operations, and the packed mask file."""
 
+import json
 import os
+import re
+import struct
+import tracemalloc
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -93,6 +98,107 @@ def test_truncated_and_foreign_files_are_rejected(tmp_path):
         MaskSet.load(tmp_path / "foreign.pth")
     with pytest.raises(FileNotFoundError):
         MaskSet.load(tmp_path / "missing.pwm")
+
+
+def _with_later_tensor():
+    """Two languages over a 64x160 tensor followed by another one (whose bits a bad shape would shift)."""
+    tensors = {"a.weight": torch.randn(64, 160), "b.weight": torch.randn(8, 8)}
+    return MaskSet({"en": magnitude_masks(tensors, 0.7), "fr": magnitude_masks(tensors, 0.3)})
+
+
+def test_edited_header_is_rejected(tmp_path):
+    path = _with_later_tensor().save(tmp_path / "m.pwm")
+    data = path.read_bytes()
+    assert data.count(b"[64,160]") == 1
+    path.write_bytes(data.replace(b"[64,160]", b"[65,160]"))
+    for read in (MaskSet.load, MaskSet.read_header):
+        with pytest.raises(MaskFileError, match=re.escape(str(path)) + ".*header checksum"):
+            read(path)
+
+
+def test_flipped_header_length_bits_are_rejected_without_allocating(tmp_path):
+    data = _known().save(tmp_path / "m.pwm").read_bytes()
+    offset = len(maskset_module._MAGIC)
+    bad = tmp_path / "bad.pwm"
+    tracemalloc.start()
+    try:
+        for bit in range(64):
+            flipped = bytearray(data)
+            flipped[offset + bit // 8] ^= 1 << (bit % 8)
+            bad.write_bytes(bytes(flipped))
+            with pytest.raises(MaskFileError, match=re.escape(str(bad))):
+                MaskSet.load(bad)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"reading {len(data)}-byte files allocated {peak} bytes"
+
+
+def test_every_truncation_is_rejected(tmp_path):
+    data = _known().save(tmp_path / "m.pwm").read_bytes()
+    cut = tmp_path / "cut.pwm"
+    for size in range(len(data)):
+        cut.write_bytes(data[:size])
+        with pytest.raises(MaskFileError, match=re.escape(str(cut))):
+            MaskSet.load(cut)
+
+
+def _save_with_header_edit(masks, path, edit, monkeypatch):
+    """Save ``masks`` with ``edit(header)`` applied just before the header is written (a buggy writer)."""
+
+    def dumps(header, **kwargs):
+        edit(header)
+        return json.dumps(header, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(maskset_module, "json", SimpleNamespace(dumps=dumps, loads=json.loads))
+        return masks.save(path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda h: h["tensors"][0].update(shape=[65, 160]),
+        lambda h: h["tensors"].pop(),
+        lambda h: h.update(payload_bytes=h["payload_bytes"] + 1),
+        lambda h: h["tensors"][0].update(shape=[64, -160]),
+        lambda h: h["tensors"][0].update(shape="64x160"),
+    ],
+    ids=["shape", "tensor_dropped", "payload_bytes", "negative_dim", "not_a_shape"],
+)
+def test_header_sizes_must_match_the_payload(edit, tmp_path, monkeypatch):
+    path = _save_with_header_edit(_with_later_tensor(), tmp_path / "m.pwm", edit, monkeypatch)
+    with pytest.raises(MaskFileError, match=re.escape(str(path))):
+        MaskSet.load(path)
+
+
+def test_trailing_bytes_are_rejected(tmp_path):
+    path = _known().save(tmp_path / "m.pwm")
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(MaskFileError, match=re.escape(str(path)) + ".*payload size mismatch"):
+        MaskSet.load(path)
+
+
+def test_other_format_versions_are_rejected(tmp_path):
+    header = json.dumps({"version": 1, "languages": ["en"], "tensors": [{"name": "a", "shape": [8]}],
+                         "payload_bytes": 1, "payload_crc32": 0}).encode()
+    for version in (1, 7):
+        path = tmp_path / f"v{version}.pwm"
+        path.write_bytes(b"PWMASKS" + bytes([version]) + struct.pack("<Q", len(header)) + header + b"\xff")
+        with pytest.raises(MaskFileError, match=re.escape(str(path)) + f".*version {version}"):
+            MaskSet.load(path)
+
+
+def test_check_model_names_the_first_offending_tensor():
+    ms = _known()
+    model = {"l1.weight": torch.zeros(2, 2), "l2.weight": torch.zeros(4), "l2.bias": torch.zeros(4)}
+    ms.check_model(model)
+    with pytest.raises(MaskMismatchError, match="'l2.weight'.*shape"):
+        ms.check_model({**model, "l2.weight": torch.zeros(5)})
+    with pytest.raises(MaskMismatchError, match="no tensor 'l1.weight'"):
+        ms.check_model({"l2.weight": torch.zeros(4)})
+    with pytest.raises(MaskMismatchError, match="fingerprint"):
+        MaskSet({l: ms[l] for l in ms}, fingerprint="0123456789abcdef").check_model(model)
 
 
 def test_failed_save_writes_nothing(tmp_path, monkeypatch):

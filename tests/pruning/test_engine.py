@@ -5,9 +5,10 @@ import re
 
 import pytest
 import torch
+from torch import nn
 
-from espnet_pathways.masks import MaskSet, keep_count, magnitude_masks, prunable_parameters
-from espnet_pathways.pruning import PruningConfig, PruningConfigError, rank_within
+from espnet_pathways.masks import MaskMismatchError, MaskSet, keep_count, magnitude_masks, prunable_parameters
+from espnet_pathways.pruning import PruningConfig, PruningConfigError, attach_pruning, rank_within
 from toy import Toy, batch, build, train, write_masks
 
 CUBIC = dict(schedule="cubic", target_sparsity=0.7, initial_sparsity=0.1, num_events=3, prune_interval=4)
@@ -285,8 +286,65 @@ def test_resume_from_state_dicts_is_identical(tmp_path):
         (dict(target_sparsity=0.5), "'method' is required"),
         (dict(method="imp", schedule="linear"), "schedule"),
         (dict(method="adaptive_imp", prune_interval=4, adapt_interval=2, rezero_on_adapt="no"), "rezero_on_adapt"),
+        (dict(method="imp", allow_short_schedul=True), "did you mean 'allow_short_schedule'"),
+        (dict(method="imp", allow_short_schedule="yes"), "allow_short_schedule must be true or false"),
+        (dict(method="adaptive_imp", adapt_interval=2, freeze_step=8, **CUBIC),
+         r"freeze_step \(8\) fixes the masks before the last pruning event \(step 12\)"),
     ],
 )
 def test_config_validation(conf, match):
     with pytest.raises(PruningConfigError, match=match):
         PruningConfig.from_dict(conf)
+
+
+def test_steps_needed_and_a_run_shorter_than_its_schedule_is_refused(caplog):
+    imp = PruningConfig.from_dict(dict(method="imp", **CUBIC))  # events at steps 0, 4, 8, 12
+    adaptive = PruningConfig.from_dict(dict(method="adaptive_imp", adapt_interval=2, **CUBIC))  # fixed at 16
+    assert (imp.steps_needed(), adaptive.steps_needed()) == (12, 16)
+    assert PruningConfig.from_dict(dict(method="pathways", init_masks=["x.pwm"])).steps_needed() == 0
+    imp.check_steps(12, "enough")
+    with pytest.raises(PruningConfigError, match=r"11 optimizer steps \(src\), the schedule needs 12 .* at "
+                       r"sparsity 0\.6778, short of target_sparsity 0\.7.*allow_short_schedule: true"):
+        imp.check_steps(11, "src")
+    with pytest.raises(PruningConfigError, match=r"the schedule needs 16 \(last pruning event at step 12, masks "
+                       r"fixed at step 16\)"):
+        adaptive.check_steps(15, "src")
+    short = PruningConfig.from_dict(dict(method="imp", allow_short_schedule=True, **CUBIC))
+    with caplog.at_level(logging.WARNING):
+        short.check_steps(11, "src")
+    assert "the schedule needs 12" in caplog.text and "allow_short_schedule: true" in caplog.text
+
+
+def test_masks_fixed_before_the_schedule_ends_warn(caplog):
+    model, engine, opt = build(dict(method="imp", **CUBIC))
+    train(model, opt, range(6))  # e.g. early stopping; the engine itself does not know the run's length
+    with caplog.at_level(logging.WARNING):
+        engine.freeze()
+    assert "masks fixed after pruning event 2 of 4: short of target_sparsity 0.7" in caplog.text
+
+
+def test_init_masks_of_another_architecture_fail_when_the_engine_binds_naming_file_and_tensor(tmp_path):
+    """Checked before training (the task binds the engine before reading data), not at the first forward."""
+    other = Toy()
+    other.mid, other.out = nn.Linear(32, 16), nn.Linear(16, 4)
+    paths, _ = write_masks(tmp_path, {"en": 0.5, "fr": 0.5}, model=other)
+    model = Toy()
+    engine = attach_pruning(model, PruningConfig.from_dict(dict(method="pathways", init_masks=paths)), ["en", "fr"])
+    with pytest.raises(MaskMismatchError, match=r"init_masks: .*en\.pwm does not fit the model \(mask fingerprint "
+                       r"\w+, model \w+\): tensor 'mid.weight' has shape \(16, 32\), the model's \(32, 32\)"):
+        engine.bind(torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+DYNAMIC = dict(method="dynamic_pathways", schedule="cubic", target_sparsity=0.7, num_events=2, prune_interval=4,
+               adapt_interval=2)
+
+
+def test_initial_sparsity_must_match_the_init_masks(tmp_path):
+    paths, _ = write_masks(tmp_path, {"en": 0.7, "fr": 0.2})
+    with pytest.raises(PruningConfigError, match=r"init_masks: .*fr\.pwm, language 'fr', has sparsity 0\.20\d+, but "
+                       r"pruning_conf.initial_sparsity is 0\.7"):
+        build(dict(init_masks=paths, initial_sparsity=0.7, **DYNAMIC))
+    shared, _ = write_masks(tmp_path, {"*": 0.695})  # within the tolerance, used by every language
+    model, engine, opt = build(dict(init_masks=shared, initial_sparsity=0.7, **DYNAMIC))
+    train(model, opt, range(1), lang_of=lambda s: 0)
+    assert engine.sparsity("en") == engine.sparsity("fr") == pytest.approx(0.7, abs=1e-3)

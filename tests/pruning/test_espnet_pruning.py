@@ -13,10 +13,11 @@ import pytest
 import torch
 import yaml
 
-from asr_tiny_corpus import TINY_CONFIG, train_args, write_corpus
+from asr_tiny_corpus import TINY_CONFIG, UTTERANCES, train_args, write_corpus
 from espnet_pathways.bin import asr_train
 from espnet_pathways.masks import MaskSet, prunable_parameters
 from espnet_pathways.tasks.asr import PathwaysASRTask
+from toy import write_masks
 
 ADAPTIVE = {
     "method": "adaptive_imp", "target_sparsity": 0.6, "schedule": "cubic", "initial_sparsity": 0.2,
@@ -86,7 +87,8 @@ def test_resume_after_a_stop_gives_the_same_masks_and_model(corpus, dense, adapt
     root, files = corpus
     config = _config(root, "adaptive", ADAPTIVE)
     out = tmp_path / "stopped"
-    asr_train.main(train_args(files, config, out, 1, "--init_param", str(dense)))  # "killed" after epoch 1
+    killed = ("--pruning_conf", "allow_short_schedule=true")  # 12 of the schedule's 24 steps: "killed" after epoch 1
+    asr_train.main(train_args(files, config, out, 1, "--init_param", str(dense), *killed))
     asr_train.main(train_args(files, config, out, 2, "--init_param", str(dense), "--resume", "true"))
     resumed, uninterrupted = _state(out / "2epoch.pth"), _state(adaptive_run / "2epoch.pth")
     assert resumed.keys() == uninterrupted.keys()
@@ -127,6 +129,18 @@ def test_stock_espnet_conformer_monolingual_imp(corpus, tmp_path):
         assert bool((param[~masks["xx"][name]] == 0).all())
 
 
+def _ddp_train(args: list) -> str:
+    """Run ``asr_train`` in 2 processes (gloo); return its log, failing with its tail."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+           "-m", "espnet_pathways.bin.asr_train", *args, "--multiprocessing_distributed", "false",
+           "--dist_backend", "gloo"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    return log
+
+
 EVENT = re.compile(r"pruning event (\d+)/3 at step (\d+) .* masks ([0-9a-f]{8}) \(identical on 2 ranks\)")
 
 
@@ -135,13 +149,7 @@ def test_two_process_ddp_keeps_masks_identical(corpus, dense, tmp_path):
     pruning = {"method": "imp", "target_sparsity": 0.5, "schedule": "cubic", "num_events": 2, "prune_interval": 4}
     config = _config(root, "ddp", pruning, batch_size=6)
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-           "-m", "espnet_pathways.bin.asr_train", *train_args(files, config, out, 1, "--init_param", str(dense)),
-           "--multiprocessing_distributed", "false", "--dist_backend", "gloo"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
+    log = _ddp_train(train_args(files, config, out, 1, "--init_param", str(dense)))
     events = [(int(e), int(s)) for e, s, _ in EVENT.findall(log)]
     assert events == [(1, 0), (2, 4), (3, 8)], log[-3000:]
     masks = MaskSet.load(out / "masks.pwm")
@@ -154,3 +162,50 @@ def test_two_process_ddp_keeps_masks_identical(corpus, dense, tmp_path):
     expected = MaskSet.load(single / "masks.pwm")
     both = MaskSet({"ddp": masks["*"], "single": expected["*"]})
     assert both.overlap()[1][0, 1] > 0.98
+
+
+def _replicated_corpus(files: dict, root: Path, times: int) -> dict:
+    """The tiny corpus with every utterance ``times`` times (ids ``r<k>_<utt>``) and an
+    ``utt2category`` next to its wav.scp: enough batches per language for language runs."""
+    root.mkdir()
+    out = dict(files)
+    for name in ("wav.scp", "text", "utt2lang_id", "speech_shape", "text_shape"):
+        lines = files[name].read_text().splitlines()
+        (root / name).write_text("".join(f"r{k}_{line}\n" for k in range(times) for line in lines))
+        out[name] = root / name
+    langs = {utt: lang for utt, (lang, _) in UTTERANCES.items()}
+    (root / "utt2category").write_text("".join(f"r{k}_{u} {langs[u]}\n" for k in range(times) for u in sorted(langs)))
+    return out
+
+
+@pytest.mark.parametrize("method", ["pathways", "dynamic_pathways"])
+def test_two_process_ddp_pathways_with_adam_and_accumulation(corpus, dense, tmp_path, method):
+    """ESPnet's trainer, 2 gloo processes, Adam, accum_grad 2: every optimizer step is monolingual
+    (the language runs), the masks stay identical on both ranks, weights outside a language's pathway
+    (and the free zone) never move on its steps: outside every mask they stay 0."""
+    root, files = corpus
+    data = _replicated_corpus(files, tmp_path / "data", times=4)  # 12 utterances per language
+    model, _ = PathwaysASRTask.build_model_from_file(root / "dense" / "config.yaml", dense, "cpu")
+    paths, init = write_masks(tmp_path, {"xx": 0.5, "yy": 0.5}, model=model)
+    pruning = {"method": method, "init_masks": paths}
+    if method == "dynamic_pathways":
+        pruning.update(schedule="cubic", initial_sparsity=0.5, target_sparsity=0.6, num_events=1, prune_interval=3,
+                       adapt_interval=1)
+    config = _config(root, f"ddp_{method}", pruning, batch_type="folded", fold_length=[800000], batch_size=2,
+                     accum_grad=2, num_iters_per_epoch=8)
+    out = tmp_path / "exp"
+    log = _ddp_train(train_args(data, config, out, 2, "--init_param", str(dense)))
+    assert "accumulated batches of languages" not in log, "a step mixed languages"
+    if method == "dynamic_pathways":
+        assert "(identical on 2 ranks)" in log
+        assert "adaptation at step" in log
+    last = _state(out / "2epoch.pth")
+    steps = last["pathway_pruning.pathway_steps"]
+    assert int(steps.sum()) == int(last["pathway_pruning.step"]) == 8, "each step trained one language"
+    assert bool((steps > 0).all()), "both languages were trained"
+    masks = MaskSet.load(out / "masks.pwm")
+    if method == "pathways":
+        assert masks == init
+    union = {n: masks["xx"][n] | masks["yy"][n] for n in masks.names}
+    for name in masks.names:
+        assert bool((last[name][~union[name]] == 0).all()), name

@@ -60,9 +60,10 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def write_masks(directory, sparsity_by_lang, seed: int = 3):
-    """Random masks of the given sparsity per language, one file each: (paths, MaskSet)."""
-    params = prunable_parameters(Toy())
+def write_masks(directory, sparsity_by_lang, seed: int = 3, model: Optional[nn.Module] = None):
+    """Random masks of ``model`` (default: a :class:`Toy`) of the given sparsity per language, one
+    file each: (paths, MaskSet)."""
+    params = prunable_parameters(model if model is not None else Toy())
     gen = torch.Generator().manual_seed(seed)
     masks = {}
     for lang, s in sparsity_by_lang.items():

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import logging
+import re
 
+import pytest
+import soundfile
+
+from fake_mls_release import truncate_file
 from recipe_data import FS, UTTS, read_lines, write_lang_list
 from espnet_pathways.recipe import filter_data, format_data
 
@@ -66,6 +71,30 @@ def test_bad_audio(data_dir, lang_list, tmp_path):
         format_data.format_data_dir(data_dir, tmp_path / "out", lang_list)
     with pytest.raises(ValueError, match="is 16000 Hz, expected 8000 Hz"):
         format_data.format_data_dir(data_dir.parent.parent / "data" / "train", tmp_path / "o2", lang_list, fs=8000)
+
+
+def test_truncated_audio_is_refused_naming_file_and_utterance(data_dir, lang_list, tmp_path, caplog):
+    audio = tmp_path / "audio" / "en_1_10_000002.flac"
+    truncate_file(audio)
+    assert soundfile.info(str(audio)).frames == int(UTTS["en_1_10_000002"][2] * FS)  # the header still reads
+    message = rf"wav.scp:2: en_1_10_000002: cannot decode audio {re.escape(str(audio))} \(truncated or corrupt\)"
+    dst = tmp_path / "dump" / "org" / "train"
+    with pytest.raises(ValueError, match=message):
+        format_data.format_data_dir(data_dir, dst, lang_list, fs=FS, nj=2)
+    assert not dst.parent.exists()
+    argv = ["--src", str(data_dir), "--dst", str(dst), "--lang_list", str(lang_list)]
+    with caplog.at_level(logging.ERROR):
+        assert format_data.main(argv) == 1
+    assert re.search(message, caplog.text)
+    assert not dst.parent.exists()
+
+
+def test_format_removes_its_own_stale_tmp(data_dir, lang_list, tmp_path):
+    out = tmp_path / "org"
+    (out / ".train.abcd1234.tmp").mkdir(parents=True)  # a killed run's half-written output dir
+    (out / ".dev.abcd1234.tmp").mkdir()  # another set's: not this run's to remove
+    assert format_data.format_data_dir(data_dir, out / "train", lang_list)
+    assert sorted(p.name for p in out.iterdir()) == [".dev.abcd1234.tmp", "train"]
 
 
 def test_format_cli_exit_status(data_dir, tmp_path):

@@ -455,3 +455,21 @@ def test_phase_eval_cli_errors(decoded, caplog):
     assert phase_eval.main(["score", *common, "--test_sets", "mls_en_test", "--sclite", find_sclite()]) == 0
     md = (exp / "RESULTS.md").read_text()
     assert "|EN|Avg.|" in md and "|ada|adaptive_imp|-|yes|monolingual|0.00|0.00|" in md  # ada_fr not decoded on en
+
+
+def test_rows_off_the_target_sparsity_are_marked(decoded):
+    """A French run that stopped at 60% (its schedule was cut short) beside English at the 70% target."""
+    plan, exp, data_root, sets, masks = decoded
+    for lang in LANGS:
+        config = exp / f"asr_ada_{lang}" / "config.yaml"
+        doc = yaml.safe_load(config.read_text())
+        config.write_text(yaml.safe_dump({**doc, "pruning_conf": {**doc["pruning_conf"], "target_sparsity": 0.7}}))
+    md = phase_eval.score_phases(plan, exp, data_root, sets, "tag", find_sclite(), "cmd", LANGS, "p.yaml").read_text()
+    ada_sp = (masks["ada_en"].sparsity("en") + masks["ada_fr"].sparsity("fr")) / 2
+    assert f"|{percent(ada_sp)} †|" in md.split("|ada|")[1].splitlines()[0]
+    assert "† pathway sparsity more than 1 percentage point off pruning_conf.target_sparsity: ada (target 70.00%)" in md
+    for group in ("dense", "pathways"):  # no target: dense; fixed pathways keep their initial masks
+        assert "†" not in md.split(f"|{group}|")[1].splitlines()[0]
+    fr = (exp / "asr_ada_fr" / "RESULTS.md").read_text()
+    assert "|mls_fr_test †|fr|" in fr and "target_sparsity: pathway fr (target 70.00%)" in fr
+    assert "†" not in (exp / "asr_ada_en" / "RESULTS.md").read_text()

@@ -29,6 +29,13 @@ def test_is_done(tmp_path):
     assert not stamp.is_done(s, "abc")
 
 
+def test_write_stamp_removes_its_stale_tmp(tmp_path):
+    (tmp_path / "..done.abcd1234.tmp").write_text("{half")  # a killed write of the stamp
+    (tmp_path / ".text.abcd1234.tmp").write_text("half")  # another output's: the step's own business
+    stamp.write_stamp(tmp_path / ".done", "abc", {"step": "x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".done", ".text.abcd1234.tmp"]
+
+
 def test_run_parallel_logs_and_failures(tmp_path):
     ok = [sys.executable, "-c", "print('hello')"]
     bad = [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]

@@ -172,8 +172,15 @@ def test_batch_type_resolution(tmp_path):
     assert train.batch_type(config, []) == "folded"
 
 
-def test_mixed_language_batches_are_warned(setup, tmp_path, caplog):
+@pytest.mark.parametrize("pruning, warned", [
+    ("", False),  # dense multilingual training may mix languages
+    ("pruning_conf: {method: lap}\n", False),  # LAP wants mixed batches
+    ("pruning_conf: {method: pathways}\n", True),
+    ("pruning_conf: {method: dynamic_pathways}\n", True),
+])
+def test_mixed_language_batches_are_warned_for_methods_that_need_monolingual_ones(
+        setup, tmp_path, caplog, pruning, warned):
     ts, config = setup
-    config.write_text("batch_type: numel\n")
+    config.write_text("batch_type: numel\n" + pruning)
     train.run_phases(ts, phases.single_phase(config, tmp_path / "exp" / "w"), launch.LaunchOptions())
-    assert "batch_type numel ignores utt2category" in caplog.text
+    assert ("batch_type numel ignores utt2category" in caplog.text) == warned
