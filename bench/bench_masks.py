@@ -41,7 +41,7 @@ import torchaudio
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from bench.common import RESULTS_DIR, interleaved_times, paired_ratio_medians, time_repeats, write_result
+from bench.common import RESULTS_DIR, interleaved_times, machine_info, paired_ratio_medians, time_repeats, write_result
 from espnet_pathways.masks import MaskSet, attach, magnitude_masks, prunable_parameters
 
 EMFORMER = dict(input_dim=512, num_heads=8, ffn_dim=2048, num_layers=20, segment_length=4, right_context_length=1)
@@ -261,11 +261,15 @@ def main(quick: bool = False, parts: Sequence[str] = PARTS) -> Dict[str, object]
     """Run ``parts``; the others keep their last results (``bench/results/masks.json``)."""
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
     previous = RESULTS_DIR / "masks.json"
-    result = {}
+    result: Dict[str, object] = {"measured_on": {}}
     if set(parts) != set(PARTS) and previous.exists():
         last = json.loads(previous.read_text())
-        result = {part: last[part] for part in PARTS if part in last}
-    result.update({part: _run_part(part, quick) for part in parts})
+        kept = [part for part in PARTS if part in last and part not in parts]
+        result = {part: last[part] for part in kept}
+        result["measured_on"] = {part: last.get("measured_on", {}).get(part, last["machine"]) for part in kept}
+    for part in parts:
+        result[part] = _run_part(part, quick)
+        result["measured_on"][part] = machine_info()
     write_result("masks", result)
     return result
 

@@ -112,7 +112,9 @@ def write_summary(results_dir: Path = RESULTS_DIR) -> Path:
         path = results_dir / f"{name}.json"
         if path.is_file():
             result = json.loads(path.read_text())
-            lines += section(result) + ["", f"Machine: `{json.dumps(result['machine'])}`", ""]
+            lines += section(result) + ["", f"Machine: `{json.dumps(result['machine'])}`"]
+            lines += [f"- {part} measured on `{json.dumps(machine)}`" for part, machine in result.get("measured_on", {}).items()]
+            lines.append("")
     out = results_dir / "README.md"
     atomic_write_text(out, "\n".join(lines))
     return out
