@@ -29,7 +29,9 @@ python=python3           # Python interpreter with espnet_pathways installed
 nj=4                     # parallel jobs of stages 1, 3 and 10
 inference_nj=4           # parallel decoding jobs per test set (stage 12)
 ngpu=0                   # GPUs per node for training (0: CPU)
-num_procs=1              # training processes per node (>1: torchrun; with ngpu 0: gloo on CPU)
+num_procs=auto           # training processes per node (>1: torchrun; with ngpu 0: gloo on CPU)
+num_threads=auto         # threads per training process; auto: on CPU P = largest divisor of the batch
+                         # size <= min(cores, 8), T = cores / P (README.md); with GPUs 1 x 1
 num_nodes=1              # training nodes (>1 needs --launcher torchrun or slurm)
 launcher=local           # local | torchrun (run on every node with its --node_rank) | slurm (srun)
 node_rank=0              # this node's rank (torchrun, several nodes)
@@ -41,9 +43,10 @@ expdir=exp               # experiments
 # data (stage 1)
 langs="en fr it nl"      # language codes; their order defines the language ids
 mls_root=                # MLS release root; empty: generate the embedded espeak-ng corpus
-corpus_size=demo         # size of the embedded corpus: ci | demo | large
-corpus_dir=              # where to generate it (default: downloads/mini_mls_<corpus_size>)
+corpus_size=demo         # size of the embedded corpus: ci | demo | large | repro
+corpus_dir=              # where to generate it (default: downloads/mini_mls_<corpus_size>[_<lang_scale>])
 corpus_seed=0            # seed of the embedded corpus
+lang_scale=              # embedded corpus: train-size multipliers per language, e.g. "en:4 it:0.25" (unlisted: 1)
 train_subset=full        # MLS training subset: 1h | 10h | full
 skip_bad_utts=false      # drop unreadable/empty utterances instead of failing
 train_set=train          # merged training set
@@ -102,7 +105,7 @@ done
 . ./path.sh
 
 # ---- derived settings ----
-[ -z "${corpus_dir}" ] && corpus_dir=downloads/mini_mls_${corpus_size}
+[ -z "${corpus_dir}" ] && corpus_dir=downloads/mini_mls_${corpus_size}${lang_scale:+_$(echo ${lang_scale} | tr ' :' '_-')}
 if [ -z "${test_sets}" ]; then
     for lang in ${langs}; do test_sets+="mls_${lang}_test mls_${lang}_dev "; done
 fi
@@ -152,7 +155,7 @@ gpu_ngpu=0
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
     log "Stage 1: data preparation (langs: ${langs}; MLS: ${mls_root:-embedded ${corpus_size} corpus in ${corpus_dir}})"
     PYTHON=${python} local/data.sh --langs "${langs}" --mls_root "${mls_root}" --corpus_dir "${corpus_dir}" \
-        --corpus_size "${corpus_size}" --corpus_seed "${corpus_seed}" --train_subset "${train_subset}" \
+        --corpus_size "${corpus_size}" --corpus_seed "${corpus_seed}" --lang_scale "${lang_scale}" --train_subset "${train_subset}" \
         --skip_bad_utts "${skip_bad_utts}" --nj "${nj}"
 fi
 
@@ -204,7 +207,7 @@ if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
         --model_file "${inference_asr_model}" --feats_normalize "${feats_normalize}" --fs "${fs}" \
         --speech_fold_length "${asr_speech_fold_length}" --text_fold_length "${asr_text_fold_length}" \
         --asr_args "${asr_args}" --python "${python}" --ngpu "${ngpu}" --num_procs "${num_procs}" \
-        --num_nodes "${num_nodes}" --launcher "${launcher}" --node_rank "${node_rank}" \
+        --num_threads "${num_threads}" --num_nodes "${num_nodes}" --launcher "${launcher}" --node_rank "${node_rank}" \
         ${master_addr:+--master_addr "${master_addr}"} --master_port "${master_port}"
 fi
 

@@ -1,4 +1,5 @@
-# Environment of the recipe: the project's virtualenv (if present), sclite, one BLAS thread per job.
+# Environment of the recipe: the project's virtualenv (if present), sclite, one BLAS thread per job
+# (training sets its own per process: --num_threads).
 MAIN_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
 if [ -f "${MAIN_ROOT}/.venv/bin/activate" ] && [ -z "${VIRTUAL_ENV:-}" ]; then
     # shellcheck disable=SC1091

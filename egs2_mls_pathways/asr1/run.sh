@@ -6,7 +6,7 @@
 #   ./run.sh --stage 10                   # everything after data preparation
 #   ./run.sh --corpus_size ci --nbpe 64 --asr_args "--max_epoch 1"     # a few minutes
 #   ./run.sh --mls_root /corpora/mls --nbpe 512 --train_config conf/train_asr_emformer_paper.yaml --ngpu 4
-#   ./run.sh --ngpu 0 --num_procs 2       # two training processes on CPU (torchrun + gloo)
+#   ./run.sh --num_procs 2 --num_threads 1   # two training processes on CPU (torchrun + gloo), one thread each
 # Several nodes: --num_nodes N --launcher slurm (inside an allocation: srun starts one task per node),
 # or --launcher torchrun --master_addr HOST --node_rank R, run on every node (R = 0..N-1).
 set -euo pipefail
@@ -22,21 +22,15 @@ inference_config=conf/decode_streaming.yaml
 # giving a piece count (--nbpe N, or --bpemode) selects SentencePiece pieces instead, and
 # --token_type overrides both.
 token_type=char
-# CPU training runs two processes (torchrun + gloo, one per core of a 2-core machine; ESPnet gives
-# each process its share of every batch, so the updates stay those of one process); with --ngpu N > 0
-# ESPnet's own N processes. --num_procs overrides.
-num_procs=2
+# Training processes x threads: asr.sh's --num_procs/--num_threads (default auto: from the cores and
+# the batch size, see README.md).
 # Decoding jobs per test set: the cores, at most 4.
 inference_nj=$(nproc 2>/dev/null || echo 2)
 if [ "${inference_nj}" -gt 4 ]; then inference_nj=4; fi
-prev=
 for arg in "$@"; do
     case "${arg}" in
         --nbpe|--nbpe=*|--bpemode|--bpemode=*) token_type=bpe ;;
-        --ngpu=*) [ "${arg#--ngpu=}" = 0 ] || num_procs=1 ;;
     esac
-    if [ "${prev}" = --ngpu ] && [ "${arg}" != 0 ]; then num_procs=1; fi
-    prev=${arg}
 done
 
 ./asr.sh \
@@ -49,6 +43,5 @@ done
     --token_type "${token_type}" \
     --bpemode unigram \
     --nbpe 128 \
-    --num_procs "${num_procs}" \
     --inference_nj "${inference_nj}" \
     "$@"

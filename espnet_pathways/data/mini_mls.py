@@ -4,11 +4,15 @@ Usage::
 
     python -m espnet_pathways.data.mini_mls --size demo --out downloads/mini_mls --nj 2
     python -m espnet_pathways.data.mini_mls --size ci --out /tmp/mls --langs en fr
+    python -m espnet_pathways.data.mini_mls --size repro --out downloads/mini_mls_repro --lang_scale "en:4 nl:0.25"
 
 Each language is built in a temporary folder and renamed to ``<out>/mls_<name>`` when complete,
-with ``mini_mls.json`` recording size, seed and counts. Rerunning with the same arguments skips
-the language; other arguments on an existing folder are an error unless ``--overwrite``.
-The result is a pure function of (size, seed, language): independent of ``--nj``.
+with ``mini_mls.json`` recording size, seed, train scale (when not 1) and counts. Rerunning with the
+same arguments skips the language; other arguments on an existing folder are an error unless
+``--overwrite``. The result is a pure function of (size, seed, language, its train scale):
+independent of ``--nj`` and of the other languages. ``--lang_scale "en:4 nl:0.25"`` multiplies
+the train utterances and speakers of those languages (unlisted: 1), as MLS is imbalanced; their
+dev and test sets stay those of scale 1.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Union
+from typing import Iterator, Mapping, Optional, Sequence, Union
 
 from espnet_pathways.utils.cli import setup_logging, str2bool
 from espnet_pathways.data.corpus_text import Vocabulary, load_vocabulary
@@ -35,7 +39,15 @@ from espnet_pathways.data.mini_mls_meta import (
     segments_text,
     transcripts_text,
 )
-from espnet_pathways.data.mini_mls_plan import SIZES, CorpusSize, UttPlan, assign_speakers, limited_supervision, plan_split, rng_for
+from espnet_pathways.data.mini_mls_plan import (
+    SIZES,
+    CorpusSize,
+    UttPlan,
+    limited_supervision,
+    parse_lang_scale,
+    plan_language,
+    rng_for,
+)
 from espnet_pathways.data.mini_mls_synth import SynthJob, SynthResult, init_worker, synthesize_utterance
 from espnet_pathways.data.mls_format import ONE_HOUR_FOLDS, SPLITS, audio_path, nine_hour_handles, one_hour_handles
 from espnet_pathways.data.mls_reader import check_audio, read_handles, read_transcripts
@@ -66,10 +78,24 @@ class _LanguageBuild:
     tmp: Path
     vocab: Vocabulary
     plans: dict[str, list[UttPlan]]
+    train_scale: float = 1.0
 
 
-def _identity(lang: str, size: str, seed: int) -> dict[str, object]:
-    return {"generator": GENERATOR, "version": GENERATOR_VERSION, "lang": lang, "size": size, "seed": seed}
+def _identity(lang: str, size: str, seed: int, train_scale: float = 1.0) -> dict[str, object]:
+    """What a stamp must hold to be reused; ``train_scale`` only when not 1 (stamps of before lack it)."""
+    scale = {"train_scale": train_scale} if train_scale != 1.0 else {}
+    return {"generator": GENERATOR, "version": GENERATOR_VERSION, "lang": lang, "size": size, "seed": seed, **scale}
+
+
+def _stamp_matches(stamp: Optional[dict], wanted: dict[str, object]) -> bool:
+    if stamp is None or stamp.get("train_scale", 1.0) != wanted.get("train_scale", 1.0):
+        return False
+    return all(stamp.get(k) == v for k, v in wanted.items())
+
+
+def _describe(stamp: dict) -> str:
+    scale = f" train_scale={stamp['train_scale']:g}" if "train_scale" in stamp else ""
+    return f"size={stamp.get('size')} seed={stamp.get('seed')}{scale}"
 
 
 def _read_stamp(folder: Path) -> Optional[dict]:
@@ -79,11 +105,9 @@ def _read_stamp(folder: Path) -> Optional[dict]:
         return None
 
 
-def _plan_language(lang: Language, size: CorpusSize, seed: int, tmp: Path) -> _LanguageBuild:
+def _plan_language(lang: Language, size: CorpusSize, seed: int, train_scale: float, tmp: Path) -> _LanguageBuild:
     vocab = load_vocabulary(lang, size.vocab)
-    speakers = assign_speakers(lang, size, seed)
-    plans = {split: plan_split(lang, size, seed, split, speakers[split], vocab) for split in SPLITS}
-    return _LanguageBuild(lang, tmp, vocab, plans)
+    return _LanguageBuild(lang, tmp, vocab, plan_language(lang, size, seed, vocab, train_scale), train_scale)
 
 
 def _stats(utts: list[MadeUtt]) -> dict[str, float]:
@@ -126,7 +150,8 @@ def _finish_language(build: _LanguageBuild, made: dict[str, list[MadeUtt]], size
         atomic_write_text(one_hour_handles(tmp / "train", fold), handles_text(ids))
     atomic_write_text(nine_hour_handles(tmp / "train"), handles_text(nine))
     _validate(build, made)
-    summary = {**_identity(lang.code, size.name, seed), "splits": {split: _stats(made[split]) for split in SPLITS}}
+    identity = _identity(lang.code, size.name, seed, build.train_scale)
+    summary = {**identity, "splits": {split: _stats(made[split]) for split in SPLITS}}
     atomic_write_text(tmp / STAMP_NAME, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
 
@@ -159,25 +184,30 @@ def generate_mini_mls(
     seed: int = 0,
     nj: int = 1,
     overwrite: bool = False,
+    lang_scale: Union[str, Sequence[str], Mapping[str, float], None] = None,
 ) -> dict[str, dict]:
     """Generate (or reuse) ``out_dir/mls_<name>`` for each language.
 
     Args:
         out_dir: the corpus root (what the data prep calls ``mls_root``).
-        size: a key of :data:`~espnet_pathways.data.mini_mls_plan.SIZES` (``ci``, ``demo``, ``large``).
+        size: a key of :data:`~espnet_pathways.data.mini_mls_plan.SIZES` (``ci``, ``demo``, ``large``, ``repro``).
         langs: language codes, e.g. ``("en", "fr")`` or ``"en fr"``.
-        seed: the corpus is a pure function of (size, seed, language).
+        seed: the corpus is a pure function of (size, seed, language, its train scale).
         nj: synthesis processes; does not change the result.
         overwrite: replace a language folder made with other arguments.
+        lang_scale: train-size multipliers, ``"en:4 nl:0.25"`` or ``{"en": 4.0}``; unlisted languages 1
+            (see :func:`~espnet_pathways.data.mini_mls_plan.parse_lang_scale`).
     Returns:
-        ``{code: {"path", "skipped", "size", "seed", "splits": {split: {"utterances", "speakers", "hours"}}}}``.
+        ``{code: {"path", "skipped", "size", "seed", ["train_scale",] "splits": {split: {"utterances", "speakers", "hours"}}}}``.
     Raises:
         CorpusExistsError: a folder exists with other arguments and ``overwrite`` is false.
+        ValueError: unknown size, or a bad ``lang_scale`` (the message names ``--lang_scale``).
     """
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
     size_cfg = SIZES[size]
     codes = parse_langs(langs)
+    scales = parse_lang_scale(lang_scale, codes)
     out = Path(out_dir).resolve()
     summary: dict[str, dict] = {}
     todo: list[Language] = []
@@ -186,15 +216,15 @@ def generate_mini_mls(
         target = out / lang.mls_dir
         if target.exists():
             stamp = _read_stamp(target)
-            wanted = _identity(code, size, seed)
-            if stamp is not None and all(stamp.get(k) == v for k, v in wanted.items()):
-                logger.info("%s: %s already generated (size=%s seed=%d), skipping", code, target, size, seed)
+            wanted = _identity(code, size, seed, scales.get(code, 1.0))
+            if _stamp_matches(stamp, wanted):
+                logger.info("%s: %s already generated (%s), skipping", code, target, _describe(wanted))
                 summary[code] = {**stamp, "path": str(target), "skipped": True}
                 continue
             if not overwrite:
-                found = "no mini_mls stamp" if stamp is None else f"size={stamp.get('size')} seed={stamp.get('seed')}"
+                found = "no mini_mls stamp" if stamp is None else _describe(stamp)
                 raise CorpusExistsError(
-                    f"{target} exists ({found}) but size={size} seed={seed} was asked; "
+                    f"{target} exists ({found}) but {_describe(wanted)} was asked; "
                     "remove it, choose another --out, or pass --overwrite"
                 )
         todo.append(lang)
@@ -205,7 +235,7 @@ def generate_mini_mls(
         for lang in todo:
             stack = outer.enter_context(contextlib.ExitStack())
             tmp = stack.enter_context(atomic_dir(out / lang.mls_dir))
-            builds.append((_plan_language(lang, size_cfg, seed, tmp), stack))
+            builds.append((_plan_language(lang, size_cfg, seed, scales.get(lang.code, 1.0), tmp), stack))
         jobs = _jobs([b for b, _ in builds])
         desc = f"mini_mls {size} {' '.join(lang.code for lang in todo)}"
         results = parallel_map(synthesize_utterance, jobs, nj=nj, desc=desc, initializer=init_worker)
@@ -227,6 +257,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--langs", nargs="+", default=list(DEFAULT_LANGS), help='codes, e.g. --langs en fr or --langs "en fr"')
     parser.add_argument("--nj", type=int, default=1, help="synthesis processes")
+    parser.add_argument(
+        "--lang_scale", nargs="*", default=[],
+        help='train-size multipliers, e.g. --lang_scale "en:4 fr:1 nl:0.25" (train utterances and speakers; unlisted: 1)',
+    )
     parser.add_argument("--overwrite", type=str2bool, nargs="?", const=True, default=False)
     parser.add_argument("--log_level", default="INFO")
     return parser
@@ -238,7 +272,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     setup_logging(args.log_level)
     start = time.perf_counter()
     try:
-        summary = generate_mini_mls(args.out, args.size, args.langs, args.seed, args.nj, args.overwrite)
+        summary = generate_mini_mls(args.out, args.size, args.langs, args.seed, args.nj, args.overwrite, args.lang_scale)
     except (CorpusExistsError, EspeakError, ValueError) as exc:
         logger.error("%s", exc)
         return 1

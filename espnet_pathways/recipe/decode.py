@@ -12,7 +12,8 @@ Per set (its language read from ``utt2lang``; one language per set): split ``wav
 --key_file ... --output_dir <logdir>/output.J`` (log ``logdir/asr_inference.J.log``) for every
 part at once, then merge ``1best_recog/{text,token,token_int,score}`` into ``<decode_dir>/<set>/``.
 A set is skipped when its stamp matches model, configs and data. ``decode_info.json`` in the
-decode dir records model and configs for stage 13.
+decode dir records model and configs for stage 13. After each set a progress line goes to the
+console: utterances done/total, sets done/total, elapsed, ETA (:mod:`espnet_pathways.recipe.progress`).
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import single_language
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.merge_decode import merge_outputs
+from espnet_pathways.recipe.progress import WorkProgress
 from espnet_pathways.recipe.results import DECODE_INFO_JSON
 from espnet_pathways.recipe.split_decode import split_scp
 from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_write_text
 
-__all__ = ["DecodeOptions", "inference_command", "decode_set", "decode_sets", "main"]
+__all__ = ["DecodeOptions", "inference_command", "decode_set", "set_size", "decode_progress", "decode_sets", "main"]
 
 _STAMP = "decode.done"
 DEFAULT_MODULE = "espnet_pathways.bin.asr_inference"
@@ -120,12 +122,26 @@ def decode_set(opts: DecodeOptions, data_dir: Path, set_dir: Path) -> bool:
     return True
 
 
-def decode_sets(opts: DecodeOptions, data_root: Path, test_sets: Sequence[str], decode_dir: Path) -> None:
-    """Decode every set and record ``decode_info.json`` in ``decode_dir``."""
+def set_size(data_dir: Path) -> int:
+    """Utterances of a set."""
+    return len(read_kaldi_file(data_dir / "wav.scp"))
+
+
+def decode_progress(data_root: Path, test_sets: Sequence[str]) -> WorkProgress:
+    """Progress over the utterances of ``test_sets`` (in that order, repeats counted again)."""
+    return WorkProgress("decoding", [set_size(data_root / name) for name in test_sets])
+
+
+def decode_sets(opts: DecodeOptions, data_root: Path, test_sets: Sequence[str], decode_dir: Path,
+                progress: Optional[WorkProgress] = None) -> None:
+    """Decode every set and record ``decode_info.json`` in ``decode_dir``; a progress line per set
+    (``progress``: shared with other calls, default: over ``test_sets``)."""
     if not test_sets:
         raise ValueError("no test set given")
+    progress = progress or decode_progress(data_root, test_sets)
     for name in test_sets:
-        decode_set(opts, data_root / name, decode_dir / name)
+        decoded = decode_set(opts, data_root / name, decode_dir / name)
+        logging.info("%s", progress.finish(set_size(data_root / name), name, skipped=not decoded))
     info = {
         "model_file": str(opts.model_file),
         "train_config": str(opts.train_config),

@@ -7,7 +7,7 @@ import os
 import shlex
 import subprocess
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 __all__ = ["run_parallel", "log_tail"]
 
@@ -20,15 +20,33 @@ def log_tail(path: Path, n: int = 15) -> str:
     return "\n".join(lines[-n:])
 
 
+def _wait(proc: subprocess.Popen, watch: Optional[Callable[[], None]], interval_s: float) -> int:
+    """Wait for ``proc``; call ``watch`` every ``interval_s`` seconds meanwhile and once at the end."""
+    if watch is None:
+        return proc.wait()
+    while True:
+        try:
+            rc = proc.wait(timeout=interval_s)
+        except subprocess.TimeoutExpired:
+            watch()
+            continue
+        watch()
+        return rc
+
+
 def run_parallel(
     commands: Sequence[Sequence[str]],
     logs: Sequence[Path],
     env: Optional[Mapping[str, str]] = None,
     cwd: Optional[Path] = None,
+    watch: Optional[Callable[[], None]] = None,
+    interval_s: float = 1.0,
 ) -> None:
     """Start every command at once (stdout and stderr to its log) and wait for all.
 
-    Each log starts with the command line (``# <cmd>``), like Kaldi's ``run.pl``.
+    Each log starts with the command line (``# <cmd>``), like Kaldi's ``run.pl``. ``watch`` (e.g.
+    :func:`espnet_pathways.recipe.progress.follow_log`) is called every ``interval_s`` seconds while
+    waiting.
 
     Raises:
         RuntimeError: one or more commands exited non-zero; names each log and shows the last
@@ -48,7 +66,7 @@ def run_parallel(
             procs.append((subprocess.Popen(list(cmd), stdout=fh, stderr=subprocess.STDOUT, env=full_env, cwd=cwd), fh, log))
         failed = []
         for proc, fh, log in procs:
-            rc = proc.wait()
+            rc = _wait(proc, watch, interval_s)
             fh.close()
             if rc != 0:
                 failed.append((log, rc))

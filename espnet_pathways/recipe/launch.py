@@ -7,17 +7,43 @@
 | 1 node, ``num_procs`` = P > 1 | ``python -m torch.distributed.run --standalone --nproc_per_node P -m <module> ... --multiprocessing_distributed false`` with ``--ngpu 1`` per process (GPU) or ``--ngpu 0 --dist_backend gloo`` (CPU) |
 | N nodes, ``launcher=torchrun`` | ``torch.distributed.run --nnodes N --node_rank R --master_addr A --master_port M --nproc_per_node P``; run the same command on every node with its own ``--node_rank`` |
 | N nodes, ``launcher=slurm`` | ``srun --export=ALL --nodes N --ntasks-per-node 1 python -m <module> ... --dist_launcher slurm --multiprocessing_distributed true`` (ESPnet spawns G per node), shared-file rendezvous |
+
+Processes and threads (:meth:`LaunchOptions.resolve`; ``num_procs``/``num_threads`` None: by the
+rule). On CPU (``ngpu`` 0), with C = the cores this process may use (``os.sched_getaffinity``):
+P = the largest divisor of the batch size <= min(C, 8) (ESPnet gives each process batch_size / P
+of every batch), T = C // P threads per process (``OMP_NUM_THREADS``); a given P or T is kept and
+the other follows (P <= C // T). With GPUs: P = 1 (ESPnet's own G processes), T = 1.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["LaunchOptions", "launch_command"]
+__all__ = ["LaunchOptions", "launch_command", "available_cores", "cpu_split"]
 
 LAUNCHERS = ("local", "torchrun", "slurm")
+MAX_CPU_PROCS = 8  # a cap (2 utterances per process of a 16-utterance batch); measured on 2 cores only
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_split(cores: int, batch_size: Optional[int], num_procs: Optional[int] = None,
+              num_threads: Optional[int] = None) -> Tuple[int, int]:
+    """(processes, threads per process) for CPU training on ``cores`` cores: the rule of the module
+    docstring for the ones not given (``batch_size`` None: any P divides it)."""
+    if num_procs is None:
+        limit = max(1, min(cores // (num_threads or 1), MAX_CPU_PROCS))
+        num_procs = max(p for p in range(1, limit + 1) if not batch_size or batch_size % p == 0)
+    return num_procs, num_threads or max(1, cores // num_procs)
 
 
 @dataclass(frozen=True)
@@ -27,7 +53,9 @@ class LaunchOptions:
     Attributes:
         python: the Python interpreter.
         ngpu: GPUs per node (0: CPU).
-        num_procs: processes per node started by torchrun (>1 forces torchrun on one node).
+        num_procs: processes per node started by torchrun (>1 forces torchrun on one node); None:
+            by the rule (:meth:`resolve`).
+        num_threads: threads per process (``OMP_NUM_THREADS``); None: by the rule.
         num_nodes: nodes.
         launcher: ``local`` (one node), ``torchrun`` or ``slurm`` (several nodes).
         node_rank, master_addr, master_port: torchrun's rendezvous for several nodes.
@@ -36,7 +64,8 @@ class LaunchOptions:
 
     python: str = "python3"
     ngpu: int = 0
-    num_procs: int = 1
+    num_procs: Optional[int] = 1
+    num_threads: Optional[int] = None
     num_nodes: int = 1
     launcher: str = "local"
     node_rank: int = 0
@@ -47,14 +76,26 @@ class LaunchOptions:
     def __post_init__(self) -> None:
         if self.launcher not in LAUNCHERS:
             raise ValueError(f"launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
-        if self.ngpu < 0 or self.num_procs < 1 or self.num_nodes < 1:
-            raise ValueError(f"need ngpu >= 0, num_procs >= 1, num_nodes >= 1: {self}")
+        counts = (self.num_procs, self.num_threads)
+        if self.ngpu < 0 or self.num_nodes < 1 or any(n is not None and n < 1 for n in counts):
+            raise ValueError(f"need ngpu >= 0, num_procs >= 1, num_threads >= 1, num_nodes >= 1: {self}")
         if self.num_nodes > 1 and self.launcher == "local":
             raise ValueError("--num_nodes > 1 needs --launcher torchrun (run on every node) or slurm")
         if self.num_nodes > 1 and self.launcher == "torchrun" and not self.master_addr:
             raise ValueError("--launcher torchrun with several nodes needs --master_addr")
         if self.launcher == "slurm" and self.init_file is None:
             raise ValueError("--launcher slurm needs an init_file for the rendezvous")
+
+    def resolve(self, batch_size: Optional[int], cores: Optional[int] = None) -> "LaunchOptions":
+        """These options with processes and threads fixed by the rule (module docstring)."""
+        if self.ngpu > 0:
+            return replace(self, num_procs=self.num_procs or 1, num_threads=self.num_threads or 1)
+        procs, threads = cpu_split(cores or available_cores(), batch_size, self.num_procs, self.num_threads)
+        return replace(self, num_procs=procs, num_threads=threads)
+
+    def env(self) -> Dict[str, str]:
+        """Environment of the launched command (threads per process, once resolved)."""
+        return {} if self.num_threads is None else {"OMP_NUM_THREADS": str(self.num_threads)}
 
 
 def _torchrun(opts: LaunchOptions, nproc: int, module: str, args: Sequence[str], multi_node: bool) -> List[str]:
@@ -76,6 +117,8 @@ def _torchrun(opts: LaunchOptions, nproc: int, module: str, args: Sequence[str],
 
 def launch_command(module: str, args: Sequence[str], opts: LaunchOptions) -> List[str]:
     """argv that runs ``python -m module args`` as ``opts`` says (see the module docstring)."""
+    if opts.num_procs is None:
+        raise ValueError("num_procs is not fixed yet: LaunchOptions.resolve() first")
     if opts.num_nodes == 1 and opts.launcher != "slurm":
         if opts.num_procs > 1:
             return _torchrun(opts, opts.num_procs, module, args, multi_node=False)

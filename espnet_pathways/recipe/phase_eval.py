@@ -30,7 +30,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import single_language
-from espnet_pathways.recipe.decode import DEFAULT_MODULE, DecodeOptions, decode_sets
+from espnet_pathways.recipe.decode import DEFAULT_MODULE, DecodeOptions, decode_progress, decode_sets
 from espnet_pathways.recipe.phase_results import write_results_table
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
 from espnet_pathways.recipe.sclite import find_sclite
@@ -76,8 +76,9 @@ def decode_phases(
     python: str = sys.executable,
     module: str = DEFAULT_MODULE,
 ) -> List[Tuple[Phase, List[str]]]:
-    """Decode every planned phase (stage 12); returns the plan."""
+    """Decode every planned phase (stage 12), a progress line per set over them all; returns the plan."""
     plan = eval_plan(phases, data_root, test_sets)
+    progress = decode_progress(Path(data_root), [name for _, sets in plan for name in sets])
     for phase, sets in plan:
         logging.info("phase %s: decoding %s", phase.name, " ".join(sets))
         opts = DecodeOptions(
@@ -90,7 +91,7 @@ def decode_phases(
             ngpu=ngpu,
             nj=nj,
         )
-        decode_sets(opts, Path(data_root), sets, decode_dir_of(phase, inference_tag))
+        decode_sets(opts, Path(data_root), sets, decode_dir_of(phase, inference_tag), progress)
     return plan
 
 

@@ -19,6 +19,7 @@ Without a phases file there is one phase (``--train_config`` into ``--asr_exp``)
         init_from: dense
         init_masks_from: [lth]         # --pruning_conf init_masks=[<lth_en exp>/masks.pwm, ...]
         args: [--max_epoch, "3"]       # extra training options of this phase
+        seeds: [1, 2, 3]               # -> pathways_s1, ... (--seed 1, exp asr_pathways_s1, ...)
 
 Keys of a phase (``name``, ``config`` and ``exp`` are required):
 
@@ -41,6 +42,11 @@ Keys of a phase (``name``, ``config`` and ``exp`` are required):
 - ``init_masks_from``: earlier pruning phases (or groups: all their phases) whose ``masks.pwm``
   become ``--pruning_conf init_masks=[...]`` (ESPnet's ``NestedDictAction`` merges this key into
   the config's ``pruning_conf``).
+- ``seeds``: a list of training seeds; expands the entry (after ``foreach_language``) into one
+  phase per seed, named ``<name>[_<lang>]_s<seed>`` with exp ``<exp>[_<lang>]_s<seed>`` and
+  ``--seed <seed>``. A seeded phase naming a seeded group in ``init_from`` / ``init_masks_from``
+  gets that group's phases of the same seed (and language); an unseeded phase (e.g. the dense θ0
+  every row starts from) is shared by all seeds. Results tables show mean ± sd over the seeds.
 - ``decode``: decode and score this phase in stages 12-13 (default: true for the last phase and
   for phases whose config has ``pruning_conf``). A phase with ``languages`` is decoded only on the
   test sets of those languages; every other phase on every test set. Each set is decoded with
@@ -87,7 +93,8 @@ __all__ = [
     "main",
 ]
 
-_KEYS = {"name", "config", "exp", "init_from", "args", "languages", "foreach_language", "init_masks_from", "decode"}
+_KEYS = {"name", "config", "exp", "init_from", "args", "languages", "foreach_language", "init_masks_from", "decode",
+         "seeds"}
 MASKS_FILE = "masks.pwm"
 MERGED_CONFIG = "phase_config.yaml"
 
@@ -102,7 +109,8 @@ class Phase:
         languages: train/valid on these languages only (empty: every language).
         init_masks_from: names of earlier phases whose masks initialise this one.
         decode: decode in stages 12-13 (None: the default rule, see :func:`decoded_phases`).
-        group: the phases-file entry this phase comes from (``foreach_language`` gives several).
+        group: the phases-file entry this phase comes from (``foreach_language`` and ``seeds`` give several).
+        seed: the training seed of a ``seeds`` expansion (None: the config's).
         origin: where the phase is defined, for error messages.
     """
 
@@ -116,6 +124,7 @@ class Phase:
     init_masks_from: Tuple[str, ...] = ()
     decode: Optional[bool] = None
     group: str = ""
+    seed: Optional[int] = None
     origin: str = ""
 
     @property
@@ -172,6 +181,19 @@ def _optional_bool(entry: dict, key: str, where: str) -> Optional[bool]:
     return value
 
 
+def _seeds(entry: dict, where: str) -> List[int]:
+    """The entry's ``seeds``: a non-empty list of distinct non-negative integers (empty: none given)."""
+    value = entry.get("seeds")
+    if value is None:
+        return []
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+        raise ValueError(f"{where}: 'seeds' must be a non-empty list of non-negative integers, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{where}: 'seeds' repeats a seed: {value}")
+    return list(value)
+
+
 def _configs(entry: dict, where: str) -> List[Path]:
     value = entry.get("config")
     if isinstance(value, str) and value:
@@ -188,23 +210,29 @@ class _Resolver:
 
     def __init__(self) -> None:
         self.phases: List[Phase] = []
-        self.groups: Dict[str, List[str]] = {}
+        self.groups: Dict[str, List[Phase]] = {}
         self.all_names: set = set()
 
-    def resolve(self, ref: str, key: str, where: str, lang: Optional[str], one: bool, current: str) -> List[str]:
+    def resolve(self, ref: str, key: str, where: str, lang: Optional[str], seed: Optional[int], one: bool,
+                current: str) -> List[str]:
+        """Phase names for ``ref``: the phase itself, or the group's phases of ``lang`` and ``seed``
+        where the group has such phases."""
         if ref == current:
             raise ValueError(f"{where}: {key} {ref!r} names the phase itself")
         if any(p.name == ref for p in self.phases):
             return [ref]
-        members = self.groups.get(ref)
-        if not members:
+        group = self.groups.get(ref)
+        if not group:
             later = ref in self.all_names
             raise ValueError(
                 f"{where}: {key} {ref!r} is not an earlier phase"
                 + (" (it is defined later; phases run in file order)" if later else "")
             )
-        if lang is not None and f"{ref}_{lang}" in members:
-            return [f"{ref}_{lang}"]
+        for wanted, of in ((lang, lambda p: p.languages[0] if len(p.languages) == 1 else None),
+                           (seed, lambda p: p.seed)):
+            same = [p for p in group if wanted is not None and of(p) == wanted]
+            group = same or group
+        members = [p.name for p in group]
         if one and len(members) != 1:
             raise ValueError(
                 f"{where}: {key} {ref!r} names {len(members)} phases ({', '.join(members)}); name one of them"
@@ -260,6 +288,7 @@ def load_phases(path: Path, expdir: Path, langs: Optional[Sequence[str]] = None)
         masks_from = _names(entry, "init_masks_from", where)
         decode = _optional_bool(entry, "decode", where)
         foreach = _optional_bool(entry, "foreach_language", where) or False
+        seeds = _seeds(entry, where)
         if name in res.groups or any(p.name == name for p in res.phases):
             raise ValueError(f"{where}: phase name {name!r} used twice")
         if foreach:
@@ -269,9 +298,15 @@ def load_phases(path: Path, expdir: Path, langs: Optional[Sequence[str]] = None)
             expanded = [(f"{name}_{lang}", f"{exp}_{lang}", (lang,), lang) for lang in loop]
         else:
             expanded = [(name, exp, tuple(languages), None)]
+        expanded = [
+            (n if seed is None else f"{n}_s{seed}", e if seed is None else f"{e}_s{seed}", ls, lang, seed)
+            for n, e, ls, lang in expanded
+            for seed in (seeds or [None])
+        ]
         new: List[Phase] = []
-        for phase_name, phase_exp, phase_langs, lang in expanded:
-            phase_where = f"{where}" if lang is None else f"{where} [{lang}]"
+        for phase_name, phase_exp, phase_langs, lang, seed in expanded:
+            tags = [t for t in (lang, None if seed is None else f"seed {seed}") if t is not None]
+            phase_where = f"{where} [{', '.join(tags)}]" if tags else where
             exp_dir = Path(expdir) / phase_exp
             if any(p.name == phase_name for p in res.phases + new) or phase_name in res.groups:
                 raise ValueError(f"{phase_where}: phase name {phase_name!r} used twice")
@@ -279,10 +314,10 @@ def load_phases(path: Path, expdir: Path, langs: Optional[Sequence[str]] = None)
                 raise ValueError(f"{phase_where}: experiment dir {exp_dir} used by an earlier phase")
             source = None
             if init_from is not None:
-                source = res.resolve(init_from, "init_from", phase_where, lang, one=True, current=name)[0]
+                source = res.resolve(init_from, "init_from", phase_where, lang, seed, one=True, current=name)[0]
             masks: List[str] = []
             for ref in masks_from:
-                for resolved in res.resolve(ref, "init_masks_from", phase_where, lang, one=False, current=name):
+                for resolved in res.resolve(ref, "init_masks_from", phase_where, lang, seed, one=False, current=name):
                     if resolved not in masks:
                         masks.append(resolved)
             merged = len(configs) > 1
@@ -292,17 +327,18 @@ def load_phases(path: Path, expdir: Path, langs: Optional[Sequence[str]] = None)
                     config=exp_dir / MERGED_CONFIG if merged else configs[0],
                     exp_dir=exp_dir,
                     init_from=source,
-                    args=tuple(str(a) for a in args),
+                    args=tuple(str(a) for a in args) + (() if seed is None else ("--seed", str(seed))),
                     sources=tuple(configs),
                     languages=phase_langs,
                     init_masks_from=tuple(masks),
                     decode=decode,
                     group=name,
+                    seed=seed,
                     origin=phase_where,
                 )
             )
         res.phases.extend(new)
-        res.groups[name] = [p.name for p in new]
+        res.groups[name] = new
     return res.phases
 
 

@@ -1,16 +1,26 @@
-"""Run NIST sclite (Debian ``sctk``) on trn files and parse its ``result.txt``."""
+"""Run NIST sclite (Debian ``sctk``) on trn files and parse its ``result.txt``.
+
+``-o all`` makes the report hold the per-speaker tables (``Sum/Avg`` and ``Sum`` rows: see
+:func:`parse_result`) and the alignment dump, one block per utterance::
+
+    id: (s1-s1_u1)
+    Scores: (#C #S #D #I) 4 1 1 0
+
+which :func:`parse_utterances` reads.
+"""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_pathways.utils.fileio import atomic_path
 
-__all__ = ["ScliteSummary", "find_sclite", "run_sclite", "parse_result"]
+__all__ = ["ScliteSummary", "find_sclite", "run_sclite", "parse_result", "parse_utterances"]
 
 _DEBIAN_SCLITE = "/usr/lib/sctk/bin/sclite"
 
@@ -85,3 +95,48 @@ def parse_result(path: Path) -> ScliteSummary:
         )
     except ValueError:
         raise ValueError(f"{path}: non-numeric summary {pct} / {cnt}") from None
+
+
+_ID = re.compile(r"id: \((?P<id>[^)]+)\)")
+_SCORES = re.compile(r"Scores: \(#C #S #D #I\) (\d+) (\d+) (\d+) (\d+)")
+
+
+def parse_utterances(path: Path) -> Dict[str, Tuple[int, int, int, int]]:
+    """Per-utterance ``(#C, #S, #D, #I)`` from the alignment dump of a ``-o all`` report.
+
+    Keys are the trn ids without the speaker (``s1-s1_u1`` -> ``s1_u1``). Errors are S + D + I and
+    reference tokens C + S + D; their sums are checked against the report's ``Sum`` row.
+    Raises ``ValueError`` naming ``path`` when the dump is missing, malformed or disagrees with it.
+    """
+    path = Path(path)
+    total = parse_result(path)
+    out: Dict[str, Tuple[int, int, int, int]] = {}
+    pending: Optional[str] = None
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            match = _ID.match(line.strip())
+            if match is not None:
+                if pending is not None:
+                    raise ValueError(f"{path}:{number}: utterance {pending!r} has no Scores line")
+                pending = match["id"].split("-", 1)[-1]
+                if pending in out:
+                    raise ValueError(f"{path}:{number}: utterance {pending!r} appears twice")
+                continue
+            match = _SCORES.match(line.strip())
+            if match is not None:
+                if pending is None:
+                    raise ValueError(f"{path}:{number}: Scores line without an id line")
+                out[pending] = tuple(int(g) for g in match.groups())  # type: ignore[assignment]
+                pending = None
+    if pending is not None:
+        raise ValueError(f"{path}: utterance {pending!r} has no Scores line")
+    if not out:
+        raise ValueError(f"{path}: no per-utterance alignment ('id:'/'Scores:' lines); not made with -o all")
+    errors = sum(s + d + i for _, s, d, i in out.values())
+    words = sum(c + s + d for c, s, d, _ in out.values())
+    if (len(out), words, errors) != (total.snt, total.wrd, total.n_err):
+        raise ValueError(
+            f"{path}: the alignment dump ({len(out)} utterances, {words} words, {errors} errors) "
+            f"disagrees with the Sum row ({total.snt}, {total.wrd}, {total.n_err})"
+        )
+    return out

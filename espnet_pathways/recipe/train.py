@@ -5,15 +5,18 @@ Usage::
     python -m espnet_pathways.recipe.train --train_dir dump/raw/train --valid_dir dump/raw/dev \
         --token_dir data/token_list/bpe_unigram512 --stats_dir exp/asr_stats_raw_bpe_unigram512 \
         --train_config conf/train_asr_emformer_demo.yaml --asr_exp exp/asr_train_asr_emformer_demo \
-        --model_file valid.loss.ave.pth --ngpu 0 --num_procs 2
+        --model_file valid.loss.ave.pth --ngpu 0 --num_procs auto --num_threads auto
     # several phases: --phases_config conf/phases.yaml --expdir exp (see espnet_pathways.recipe.phases)
 
 Each phase runs ``python -m espnet_pathways.bin.asr_train`` (through the launcher of
 :mod:`espnet_pathways.recipe.launch`) with the data, token and shape options, ``--config
 <phase config> --output_dir <phase exp> --resume true`` (so an interrupted phase continues from
 its checkpoint), ``--init_param`` from an earlier phase if asked, the phase's own args, then
-``--asr_args``. The log is ``<phase exp>/train.log``. A phase is done when training exited 0 and
-left ``<model_file>``; then ``train.done`` is written. A phase with ``languages`` trains on language
+``--asr_args``. The log is ``<phase exp>/train.log``; while it grows, one condensed line per
+ESPnet report (steps done/total, loss, elapsed, ETA) goes to the console
+(:mod:`espnet_pathways.recipe.progress`). Processes x threads: ``--num_procs``/``--num_threads``,
+``auto``: by the rule of :mod:`espnet_pathways.recipe.launch` (the cores, the phase's batch size).
+A phase is done when training exited 0 and left ``<model_file>``; then ``train.done`` is written. A phase with ``languages`` trains on language
 subsets of the data (:mod:`espnet_pathways.recipe.subsets`); ``init_masks_from`` and ``languages``
 become ``--pruning_conf`` options; several config files are merged into ``<phase exp>/phase_config.yaml``.
 """
@@ -36,6 +39,7 @@ from espnet_pathways.recipe.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.launch import LaunchOptions, launch_command
 from espnet_pathways.recipe.datadir import read_lang_list
+from espnet_pathways.recipe.progress import TrainProgress, follow_log
 from espnet_pathways.recipe.phases import (
     Phase, init_mask_phases, load_phases, pruning_args, pruning_method, single_phase, write_phase_config,
 )
@@ -44,7 +48,9 @@ from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.recipe.train_args import DATA_ENTRIES, data_args, stats_files, token_args
 from espnet_pathways.text.tokenizer import TOKEN_LIST_NAME
 
-__all__ = ["TrainSetup", "batch_type", "phase_args", "run_phases", "main"]
+__all__ = [
+    "TrainSetup", "config_value", "batch_type", "batch_size", "train_progress", "phase_args", "run_phases", "main",
+]
 
 STAMP = "train.done"
 
@@ -85,18 +91,50 @@ class TrainSetup:
         return files + [self.token_dir / TOKEN_LIST_NAME, self.stats_dir / "train" / "speech_shape"]
 
 
-def batch_type(config: Path, args: Sequence[str]) -> str:
-    """The batch type a run will use: the last ``--batch_type`` of ``args``, else the config's, else ESPnet's ``folded``."""
+# ESPnet's defaults of the options read by :func:`config_value`
+ESPNET_DEFAULTS = {"batch_type": "folded", "batch_size": 20, "max_epoch": 40, "num_iters_per_epoch": None}
+# batch types whose batches have batch_size utterances (the others fill batch_bins)
+_SIZED_BATCH_TYPES = ("folded", "sorted", "unsorted")
+
+
+def config_value(config: Path, args: Sequence[str], key: str):
+    """The ``key`` a run will use: the last ``--key`` of ``args`` (a string), else the config's, else
+    ESPnet's default."""
     for i in range(len(args) - 1, -1, -1):
-        if args[i] == "--batch_type" and i + 1 < len(args):
+        if args[i] == f"--{key}" and i + 1 < len(args):
             return args[i + 1]
-        if args[i].startswith("--batch_type="):
+        if args[i].startswith(f"--{key}="):
             return args[i].split("=", 1)[1]
     with config.open(encoding="utf-8") as f:
         doc = yaml.safe_load(f) or {}
     if not isinstance(doc, dict):
         raise ValueError(f"{config}: expected a YAML mapping")
-    return str(doc.get("batch_type", "folded"))
+    return doc.get(key, ESPNET_DEFAULTS[key])
+
+
+def _int_or_none(value) -> Optional[int]:
+    return None if value is None or str(value).lower() in ("none", "null") else int(value)
+
+
+def batch_type(config: Path, args: Sequence[str]) -> str:
+    """The batch type a run will use (:func:`config_value`)."""
+    return str(config_value(config, args, "batch_type"))
+
+
+def batch_size(config: Path, args: Sequence[str]) -> Optional[int]:
+    """Utterances per batch of a run, None when its batch type fills ``batch_bins`` instead."""
+    if batch_type(config, args) not in _SIZED_BATCH_TYPES:
+        return None
+    return int(config_value(config, args, "batch_size"))
+
+
+def train_progress(phase: Phase, args: Sequence[str]) -> TrainProgress:
+    """Progress of ``phase``'s training: max_epoch x num_iters_per_epoch steps (else the log's batches per epoch)."""
+    return TrainProgress(
+        f"phase {phase.name}",
+        int(config_value(phase.config, args, "max_epoch")),
+        _int_or_none(config_value(phase.config, args, "num_iters_per_epoch")),
+    )
 
 
 def phase_args(setup: TrainSetup, phase: Phase, phases: Sequence[Phase]) -> List[str]:
@@ -137,9 +175,9 @@ def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions
         setup = phase_setup(all_setup, phase)  # language subsets of a phase with `languages`
         args = phase_args(setup, phase, phases)
         _warn_mixed_batches(phase, batch_type(phase.config, args))
-        phase_launch = launch
+        phase_launch = launch.resolve(batch_size(phase.config, args))
         if launch.launcher == "slurm":  # a fresh shared file for each rendezvous
-            phase_launch = dataclasses.replace(launch, init_file=phase.exp_dir / ".dist_init")
+            phase_launch = dataclasses.replace(phase_launch, init_file=phase.exp_dir / ".dist_init")
         cmd = launch_command(setup.module, args, phase_launch)
         inputs = setup.inputs() + [phase.config]
         if phase.init_from is not None:
@@ -149,11 +187,15 @@ def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions
         if is_done(phase.exp_dir / STAMP, fp):
             logging.info("phase %s: %s is up to date; skipping", phase.name, phase.exp_dir)
             continue
-        logging.info("phase %s: training into %s", phase.name, phase.exp_dir)
+        logging.info(
+            "phase %s: training into %s (%d process(es) x %d thread(s))",
+            phase.name, phase.exp_dir, phase_launch.num_procs, phase_launch.num_threads,
+        )
         phase.exp_dir.mkdir(parents=True, exist_ok=True)
         if phase_launch.init_file is not None:
             Path(phase_launch.init_file).unlink(missing_ok=True)
-        run_parallel([cmd], [phase.exp_dir / "train.log"])
+        log = phase.exp_dir / "train.log"
+        run_parallel([cmd], [log], env=phase_launch.env(), watch=follow_log(log, train_progress(phase, args)))
         model = phase.exp_dir / setup.model_file
         if not model.is_file():
             raise FileNotFoundError(
@@ -162,6 +204,15 @@ def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions
             )
         write_stamp(phase.exp_dir / STAMP, fp, {"phase": phase.name, "cmd": shlex.join(cmd)})
     return [p.exp_dir for p in phases]
+
+
+def _auto_int(value: str) -> Optional[int]:
+    """``auto`` as None, else a number >= 1 (argparse type)."""
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected auto or a number >= 1, got {value!r}")
+    return int(value)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -183,7 +234,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train_module", default=TRAIN_MODULE)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--ngpu", type=int, default=0)
-    parser.add_argument("--num_procs", type=int, default=1, help="processes per node (torchrun)")
+    parser.add_argument("--num_procs", type=_auto_int, default=None,
+                        help="processes per node (torchrun); auto: by the rule of recipe.launch")
+    parser.add_argument("--num_threads", type=_auto_int, default=None,
+                        help="threads per training process (OMP_NUM_THREADS); auto: by the rule")
     parser.add_argument("--num_nodes", type=int, default=1)
     parser.add_argument("--launcher", default="local", choices=("local", "torchrun", "slurm"))
     parser.add_argument("--node_rank", type=int, default=0)
@@ -209,8 +263,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             asr_args=tuple(shlex.split(args.asr_args)), module=args.train_module,
         )
         launch = LaunchOptions(
-            python=args.python, ngpu=args.ngpu, num_procs=args.num_procs, num_nodes=args.num_nodes,
-            launcher=args.launcher, node_rank=args.node_rank, master_addr=args.master_addr,
+            python=args.python, ngpu=args.ngpu, num_procs=args.num_procs, num_threads=args.num_threads,
+            num_nodes=args.num_nodes, launcher=args.launcher, node_rank=args.node_rank, master_addr=args.master_addr,
             master_port=args.master_port,
             init_file=(args.expdir / ".dist_init" if args.launcher == "slurm" else None),
         )

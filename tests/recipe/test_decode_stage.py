@@ -86,3 +86,20 @@ def test_cli(setup, tmp_path):
     assert decode.main(argv("mls_en_test")) == 0
     assert len(list((decode_dir / "mls_en_test" / "logdir").glob("keys.*.scp"))) == 3
     assert decode.main(argv("mls_nl_test")) == 1
+
+
+def test_decode_sets_show_progress_lines(setup, caplog):
+    opts, data_root, decode_dir = setup
+    sets = ["mls_en_test", "mls_fr_test"]
+    with caplog.at_level("INFO"):
+        decode.decode_sets(opts, data_root, sets, decode_dir)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("decoding: ")]
+    assert len(lines) == 2
+    assert lines[0].startswith("decoding: 3/6 utterances (50.0%), 1/2 sets (mls_en_test), elapsed ")
+    assert lines[1].startswith("decoding: 6/6 utterances (100.0%), 2/2 sets (mls_fr_test), elapsed ")
+    assert lines[1].endswith(", ETA 0s")
+    caplog.clear()
+    shared = decode.decode_progress(data_root, sets * 2)  # as phase_eval counts over several phases
+    with caplog.at_level("INFO"):
+        decode.decode_sets(opts, data_root, sets, decode_dir, shared)
+    assert "decoding: 0/6 utterances (0.0%), 2/4 sets (mls_fr_test up to date), elapsed 0s, ETA ?" in caplog.text

@@ -131,15 +131,18 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
     expected = {
         "demo_pathways.yaml": ["dense", "lth", "pathways_lth", "lap", "dynamic_pathways_lap"],
         "table1.yaml": ["dense", "lap", "imp", "lth", "pathways_imp", "pathways_lth", "adaptive_imp", "adaptive_lth"],
+        "repro.yaml": ["dense", "dense_continued", "dense_mono", "lap", "imp", "lth", "adaptive_imp", "adaptive_lth",
+                       "pathways_imp", "pathways_lth", "pathways_lap", "dynamic_lth", "dynamic_lap"],
     }
     for name, groups in expected.items():
         plan = phases.load_phases(Path("conf/phases") / name, Path("exp"), langs)
+        by_name = {p.name: p for p in plan}
         assert list(dict.fromkeys(p.group for p in plan)) == groups
         assert [p.name for p in phases.decoded_phases(plan)] == [p.name for p in plan]  # dense: decode: true
         for phase in plan:
             conf = phases.phase_config(phase)
             assert conf["encoder"] == "emformer", phase.name
-            if phase.name == "dense":
+            if phase.group in ("dense", "dense_continued", "dense_mono"):
                 assert "pruning_conf" not in conf
                 continue
             pruning = dict(conf["pruning_conf"])
@@ -161,6 +164,8 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
                 assert conf["batch_type"] == "folded" and not phase.languages
             if pc.method in ("imp", "lth", "adaptive_imp", "adaptive_lth"):
                 assert len(phase.languages) == 1
+            if phase.seed is not None:  # a seeded row's masks come from the same seed's phases
+                assert all(by_name[n].seed in (None, phase.seed) for n in phase.init_masks_from), phase.name
 
 
 def test_pruning_args(tmp_path):
@@ -473,3 +478,66 @@ def test_rows_off_the_target_sparsity_are_marked(decoded):
     fr = (exp / "asr_ada_fr" / "RESULTS.md").read_text()
     assert "|mls_fr_test †|fr|" in fr and "target_sparsity: pathway fr (target 70.00%)" in fr
     assert "†" not in (exp / "asr_ada_en" / "RESULTS.md").read_text()
+
+
+# ------------------------------------------------------------------ seeds
+
+
+SEEDED = """
+phases:
+  - {name: dense, config: base.yaml, exp: asr_dense}
+  - {name: lth, config: [base.yaml, imp.yaml], exp: asr_lth, init_from: dense, foreach_language: true, seeds: [1, 2]}
+  - {name: pathways, config: [base.yaml, pw.yaml], exp: asr_pw, init_from: dense, init_masks_from: lth, seeds: [1, 2]}
+  - {name: all_masks, config: [base.yaml, pw.yaml], exp: asr_all, init_from: dense, init_masks_from: lth}
+"""
+
+
+def test_seeds_expand_after_languages_and_resolve_to_the_same_seed(tmp_path):
+    plan = phases.load_phases(write_phases(tmp_path / "p.yaml", SEEDED), tmp_path / "exp", LANGS)
+    by = {p.name: p for p in plan}
+    assert [p.name for p in plan] == ["dense", "lth_en_s1", "lth_en_s2", "lth_fr_s1", "lth_fr_s2",
+                                      "pathways_s1", "pathways_s2", "all_masks"]
+    assert by["lth_fr_s2"].exp_dir == tmp_path / "exp" / "asr_lth_fr_s2"
+    assert by["lth_fr_s2"].args == ("--seed", "2") and by["lth_fr_s2"].seed == 2 and by["lth_fr_s2"].group == "lth"
+    assert by["lth_fr_s2"].init_from == "dense", "the unseeded θ0 is shared by every seed"
+    assert by["pathways_s2"].init_masks_from == ("lth_en_s2", "lth_fr_s2")
+    assert by["all_masks"].init_masks_from == ("lth_en_s1", "lth_en_s2", "lth_fr_s1", "lth_fr_s2")
+    assert by["dense"].seed is None and by["dense"].args == ()
+    assert "[fr, seed 2]" in by["lth_fr_s2"].origin
+
+
+@pytest.mark.parametrize("seeds, match", [("[]", "non-empty list"), ("[1, 1]", "repeats a seed"),
+                                          ("[-1]", "non-negative"), ("3", "non-empty list"), ("[true]", "integers")])
+def test_bad_seeds_are_refused(tmp_path, seeds, match):
+    path = write_phases(tmp_path / "p.yaml", f"phases:\n  - {{name: a, config: c.yaml, exp: x, seeds: {seeds}}}\n")
+    with pytest.raises(ValueError, match=rf"phases\[0\] \(a\): 'seeds' .*{match}"):
+        phases.load_phases(path, tmp_path, LANGS)
+
+
+def test_seeded_rows_show_mean_and_sd(tmp_path, fakes_env):
+    data_root = tmp_path / "dump" / "raw"
+    for lang in LANGS:
+        write_data_dir(data_root / f"mls_{lang}_test", tmp_path / "audio",
+                       {u: v for u, v in UTTS.items() if v[1] == lang and v[3]})
+    (tmp_path / "base.yaml").write_text("encoder: emformer\n")
+    (tmp_path / "pw.yaml").write_text("pruning_conf: {method: pathways}\n")
+    path = write_phases(tmp_path / "p.yaml", f"""
+phases:
+  - {{name: pathways, config: [{tmp_path}/base.yaml, {tmp_path}/pw.yaml], exp: asr_pw, seeds: [1, 2, 3]}}
+""")
+    exp = tmp_path / "exp"
+    plan = phases.load_phases(path, exp, LANGS)
+    for seed in (1, 2, 3):
+        _checkpoint(exp / f"asr_pw_s{seed}" / "valid.loss.ave.pth", {"en": 0.7, "fr": 0.7})
+    sets = ["mls_en_test", "mls_fr_test"]
+    phase_eval.decode_phases(plan, data_root, sets, "tag", "valid.loss.ave.pth", module="fake_asr_inference")
+    # seed 2 gets one French word wrong (WER 1/6), seed 3 two (2/6); seeds 1 exact
+    for seed, wrong in ((2, "est sous le tapis"), (3, "est sous le lit")):
+        hyp = exp / f"asr_pw_s{seed}" / "decode_tag" / "mls_fr_test" / "text"
+        hyp.write_text(hyp.read_text().replace("est sur le tapis", wrong))
+    md = phase_eval.score_phases(plan, exp, data_root, sets, "tag", find_sclite(), "cmd", LANGS, "p.yaml").read_text()
+    fr = [0.0, 100 / 6, 200 / 6]
+    avg = [w / 2 for w in fr]  # English is exact for every seed
+    row = next(line for line in md.splitlines() if line.startswith("|pathways (3 seeds)|"))
+    sd = lambda v: (sum((x - sum(v) / 3) ** 2 for x in v) / 2) ** 0.5  # noqa: E731
+    assert f"|0.00 ± 0.00|{sum(fr) / 3:.2f} ± {sd(fr):.2f}|{sum(avg) / 3:.2f} ± {sd(avg):.2f}|" in row

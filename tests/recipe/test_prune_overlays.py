@@ -22,7 +22,7 @@ def _config(*overlays: str) -> dict:
     conf = DENSE
     for name in overlays:
         conf = merge_configs(conf, yaml.safe_load((CONF / "prune" / f"{name}.yaml").read_text()))
-    if conf["pruning_conf"]["method"] in ("pathways", "dynamic_pathways"):
+    if conf.get("pruning_conf", {}).get("method") in ("pathways", "dynamic_pathways"):
         conf["pruning_conf"]["init_masks"] = ["given/by/the/phases/file.pwm"]
     return conf
 
@@ -70,3 +70,11 @@ def test_lap_trains_on_mixed_batches_and_the_others_on_monolingual_ones():
     assert _pruning(_config("lap")).batches == "mixed"
     assert {_pruning(_config(n)).batches for n in ("imp", "adaptive_lth", "pathways", "dynamic_pathways")} == {
         "monolingual"}
+
+
+def test_dense_control_has_the_pruning_overlays_budget():
+    control, pruned = _config("dense_continued"), _config("imp")
+    assert "pruning_conf" not in control
+    for key in ("scheduler", "scheduler_conf", "optim_conf", "num_iters_per_epoch", "max_epoch", "accum_grad",
+                "batch_type", "batch_size"):
+        assert control.get(key) == pruned.get(key), key

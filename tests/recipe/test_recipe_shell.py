@@ -36,6 +36,8 @@ def test_unknown_option_and_help(tmp_path):
     assert proc.returncode == 2 and "unknown option --no_such_option" in proc.stderr
     proc = run(recipe, "--help")
     assert "--inference_nj" in proc.stdout and "--corpus_size" in proc.stdout
+    assert "--num_threads" in proc.stdout  # processes x threads: auto unless given
+    assert [line.split()[1] for line in proc.stdout.splitlines() if "--num_procs" in line] == ["auto"]
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package) is not installed")

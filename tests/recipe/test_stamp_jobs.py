@@ -45,3 +45,11 @@ def test_run_parallel_logs_and_failures(tmp_path):
         jobs.run_parallel([ok, bad], [tmp_path / "a.log", tmp_path / "b.log"])
     with pytest.raises(ValueError, match="2 commands but 1 logs"):
         jobs.run_parallel([ok, ok], [tmp_path / "x.log"])
+
+
+def test_run_parallel_calls_watch_while_waiting_and_at_the_end(tmp_path):
+    seen = []
+    log = tmp_path / "w.log"
+    cmd = [sys.executable, "-c", "import time; print('a', flush=True); time.sleep(0.5); print('b')"]
+    jobs.run_parallel([cmd], [log], watch=lambda: seen.append(log.read_text()), interval_s=0.05)
+    assert len(seen) >= 3 and seen[-1].endswith("a\nb\n")  # the last call sees the whole log

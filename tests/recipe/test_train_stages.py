@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 
 from espnet_pathways.recipe import collect_stats, launch, phases, train
 from recipe_data import read_lines, write_dump_and_char_tokens
+from test_progress import ESPNET_LOG
 
 MODULE = "fake_asr_train"
 
@@ -184,3 +187,96 @@ def test_mixed_language_batches_are_warned_for_methods_that_need_monolingual_one
     config.write_text("batch_type: numel\n" + pruning)
     train.run_phases(ts, phases.single_phase(config, tmp_path / "exp" / "w"), launch.LaunchOptions())
     assert ("batch_type numel ignores utt2category" in caplog.text) == warned
+
+
+# a training entry point that logs what ESPnet logs (and its thread count), then does what the fake does
+LOGGING_TRAIN = f"""\
+import os, sys
+import fake_asr_train
+print("OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", ""), flush=True)
+print(open({str(ESPNET_LOG)!r}).read(), file=sys.stderr, flush=True)
+sys.exit(fake_asr_train.main())
+"""
+
+
+@pytest.fixture
+def logging_setup(setup, tmp_path, monkeypatch):
+    """``setup`` whose training module logs the lines of a real ESPnet training (2 epochs of 6 steps)."""
+    ts, config = setup
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "logging_train.py").write_text(LOGGING_TRAIN)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'mods'}:{os.environ['PYTHONPATH']}")
+    args = ("--max_epoch", "2", "--num_iters_per_epoch", "6")
+    return dataclasses.replace(ts, module="logging_train", asr_args=args), config
+
+
+def test_training_shows_progress_lines_and_keeps_the_full_log(logging_setup, tmp_path, caplog):
+    ts, config = logging_setup
+    exp = tmp_path / "exp" / "asr_progress"
+    with caplog.at_level("INFO"):
+        train.run_phases(ts, phases.single_phase(config, exp), launch.LaunchOptions(python=sys.executable))
+    lines = [r.getMessage() for r in caplog.records if r.module == "progress"]
+    assert len(lines) == 8  # 6 reports and 2 epoch results
+    assert lines[0].startswith("phase train: 2/12 steps (16.7%), epoch 1/2, loss 29.571, elapsed ")
+    assert lines[-1].startswith("phase train: 12/12 steps (100.0%), epoch 2/2 done, train loss 7.039, valid loss 6.173")
+    assert lines[-1].endswith(", ETA 0s")
+    assert "1epoch:train:3-4batch: iter_time=0.003" in (exp / "train.log").read_text()
+
+
+def test_training_processes_and_threads_follow_the_cores(logging_setup, tmp_path, caplog, monkeypatch):
+    ts, config = logging_setup
+    monkeypatch.setattr(launch, "available_cores", lambda: 4)
+    exp = tmp_path / "exp" / "asr_threads"
+    with caplog.at_level("INFO"):
+        train.run_phases(ts, phases.single_phase(config, exp), launch.LaunchOptions(python=sys.executable))
+    assert "OMP_NUM_THREADS=4" in read_lines(exp / "train.log")  # 1 process (given), threads: the 4 cores
+    assert "(1 process(es) x 4 thread(s))" in caplog.text
+    opts = launch.LaunchOptions(python=sys.executable, num_threads=2)
+    train.run_phases(ts, phases.single_phase(config, tmp_path / "exp" / "t2"), opts)
+    assert "OMP_NUM_THREADS=2" in read_lines(tmp_path / "exp" / "t2" / "train.log")
+
+
+@pytest.mark.parametrize("cores, batch, given, split", [
+    (1, 16, {}, (1, 1)),
+    (2, 16, {}, (2, 1)),  # the demo on 2 cores: 2 processes of 8 utterances
+    (6, 16, {}, (4, 1)),  # 6 does not divide 16
+    (12, 16, {}, (8, 1)),
+    (32, 16, {}, (8, 4)),  # at most 8 processes, the other cores as threads
+    (4, 6, {}, (3, 1)),
+    (4, None, {}, (4, 1)),  # batch_bins: any split of the cores
+    (8, 16, {"num_procs": 1}, (1, 8)),
+    (8, 16, {"num_threads": 2}, (4, 2)),
+    (8, 16, {"num_procs": 3, "num_threads": 5}, (3, 5)),
+])
+def test_cpu_split_rule(cores, batch, given, split):
+    assert launch.cpu_split(cores, batch, **given) == split
+
+
+def test_launch_options_resolve():
+    opts = launch.LaunchOptions(python="py", num_procs=None).resolve(16, cores=2)
+    assert (opts.num_procs, opts.num_threads, opts.env()) == (2, 1, {"OMP_NUM_THREADS": "1"})
+    assert launch.launch_command("m", [], opts)[:3] == ["py", "-m", "torch.distributed.run"]
+    gpu = launch.LaunchOptions(ngpu=4, num_procs=None).resolve(16, cores=32)  # ESPnet spawns the 4 processes
+    assert (gpu.num_procs, gpu.num_threads) == (1, 1)
+    with pytest.raises(ValueError, match="resolve"):
+        launch.launch_command("m", [], launch.LaunchOptions(num_procs=None))
+
+
+def test_train_cli_num_procs_and_threads():
+    base = ["--train_dir", "t", "--valid_dir", "v", "--token_dir", "k", "--stats_dir", "s"]
+    args = train.get_parser().parse_args(base)
+    assert args.num_procs is None and args.num_threads is None  # auto
+    args = train.get_parser().parse_args(base + ["--num_procs", "auto", "--num_threads", "3"])
+    assert args.num_procs is None and args.num_threads == 3
+    with pytest.raises(SystemExit):
+        train.get_parser().parse_args(base + ["--num_threads", "0"])
+
+
+def test_config_values_for_the_progress_total(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("max_epoch: 6\nbatch_size: 16\n")
+    phase = phases.single_phase(config, tmp_path / "exp")[0]
+    tracker = train.train_progress(phase, ["--num_iters_per_epoch", "500"])
+    assert (tracker.max_epoch, tracker.total) == (6, 3000)
+    assert train.train_progress(phase, ["--max_epoch", "2"]).iters_per_epoch is None  # from the log
+    assert train.batch_size(config, []) == 16 and train.batch_size(config, ["--batch_type", "numel"]) is None
