@@ -9,7 +9,9 @@ Usage::
 
 Each ``--system NAME DIR...`` is one system, one directory per training seed: a decode dir
 (``<set>/score_wer/result.txt`` of stage 13), one set's folder (``score_wer/result.txt``) or a
-score dir (``result.txt``; the set is its parent's name). Per-utterance errors (S + D + I) and
+score dir (``result.txt``; the set is its parent's name); several comma-joined directories are one
+run whose sets are spread over them (a monolingual row: ``exp/lth_en_s1/decode_x,exp/lth_fr_s1/decode_x``).
+Per-utterance errors (S + D + I) and
 reference words (C + S + D) come from the alignment dump of sclite's ``-o all`` report
 (:func:`~espnet_pathways.recipe.sclite.parse_utterances`). Every run must hold the same sets, each
 with the same utterances and references.
@@ -44,6 +46,7 @@ from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = [
     "SCORE_DIRS",
+    "find_run_results",
     "AVERAGE",
     "SetScores",
     "SystemScores",
@@ -142,6 +145,17 @@ def find_results(directory: Path, metric: str = "wer") -> Dict[str, Path]:
     return found
 
 
+def find_run_results(spec: Path, metric: str = "wer") -> Dict[str, Path]:
+    """:func:`find_results` of one run: a directory, or comma-joined directories holding different sets."""
+    found: Dict[str, Path] = {}
+    for part in str(spec).split(","):
+        for set_name, path in find_results(Path(part), metric).items():
+            if set_name in found:
+                raise ValueError(f"set {set_name!r} is scored in both {found[set_name]} and {path} (one run)")
+            found[set_name] = path
+    return found
+
+
 def _choose_sets(found: Dict[str, Path], test_sets: Sequence[str]) -> List[str]:
     """The given sets, else the ``*_test`` sets found (all found sets when none is)."""
     if test_sets:
@@ -175,7 +189,7 @@ def load_system(
         raise ValueError(f"system {name!r}: no directory given")
     runs: Dict[str, List[SetScores]] = {}
     for directory in dirs:
-        found = find_results(Path(directory), metric)
+        found = find_run_results(Path(directory), metric)
         if not runs:
             sets = list(like.keys) if like is not None and not test_sets else _choose_sets(found, test_sets)
             runs = {s: [] for s in sets}
@@ -367,7 +381,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--system", nargs="+", action="append", required=True, metavar=("NAME", "DIR"),
-        help="a system's name and its decode/set/score dirs, one per training seed; give --system twice or more",
+        help="a system's name and its decode/set/score dirs, one per training seed (comma-joined dirs: one seed's "
+        "sets spread over several dirs); give --system twice or more",
     )
     parser.add_argument("--out", type=Path, required=True, help="JSON report to write")
     parser.add_argument("--metric", choices=list(SCORE_DIRS), default="wer")

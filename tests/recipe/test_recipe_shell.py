@@ -21,10 +21,10 @@ def make_recipe_copy(root: Path) -> Path:
     return root
 
 
-def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run(cwd: Path, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "MPLCONFIGDIR": os.environ.get("MPLCONFIGDIR", "/tmp/mpl")}
     proc = subprocess.run(["./run.sh", "--python", sys.executable, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"run.sh {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc

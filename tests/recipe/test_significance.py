@@ -203,3 +203,16 @@ def test_score_dirs_are_those_of_stage_13() -> None:
     from espnet_pathways.recipe.score import METRICS
 
     assert sig.SCORE_DIRS == {metric: score_dir for metric, (score_dir, _) in METRICS.items()}
+
+
+def test_a_run_spread_over_per_language_dirs_is_one_seed(tmp_path: Path) -> None:
+    """A monolingual row: each language's model decoded its own set; comma-joined dirs form one run."""
+    dirs = _experiment(tmp_path, n=12)
+    whole = sig.load_system("dense", dirs["dense"][:1])
+    en, fr = dirs["dense"][0] / "mls_en_test", dirs["dense"][0] / "mls_fr_test"
+    spread = sig.load_system("mono", [Path(f"{en},{fr}")], like=whole)
+    assert spread.errors["mls_fr_test"].shape[0] == 1, "one seed"
+    for set_name in ("mls_en_test", "mls_fr_test"):
+        assert (spread.errors[set_name] == whole.errors[set_name]).all()
+    with pytest.raises(ValueError, match="scored in both"):
+        sig.find_run_results(Path(f"{en},{en}"))

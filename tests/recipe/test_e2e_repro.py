@@ -1,0 +1,95 @@
+"""End to end: a CI-size variant of ``conf/phases/repro.yaml`` through ``run.sh`` on the CI corpus.
+
+The variant keeps the file's entries for θ0, monolingual LTH, ASR Pathways from the LTH masks and
+Dynamic ASR Pathways from them (names, experiments, references, ``foreach_language``), with 2
+seeds instead of 3 and tiny schedules in place of the demo overlays. Checks that seeded rows take
+the same seed's masks, that ``exp/RESULTS.md`` shows mean ± sd over the seeds, and that the paired
+bootstrap reads the scored runs (per-language dirs of a monolingual row joined into one run).
+Select with ``pytest -m e2e`` (a few minutes on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from espnet_pathways.recipe import significance
+from test_recipe_shell import RECIPE, make_recipe_copy, run
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package) is not installed"),
+]
+
+LANGS = ("en", "fr")
+SEEDS = [1, 2]
+KEPT = ("dense", "lth", "pathways_lth", "dynamic_lth")
+TINY = {  # overlay of repro.yaml -> a schedule that fits a few optimizer steps of the CI corpus
+    "conf/prune/lth.yaml": "pruning_conf: {method: lth, target_sparsity: 0.7, schedule: cubic, initial_sparsity: 0.3,"
+                           " num_events: 2, prune_interval: 2}\nnum_iters_per_epoch: 6\nmax_epoch: 1\n",
+    "conf/prune/pathways.yaml": "pruning_conf: {method: pathways}\nbatch_size: 8\nnum_iters_per_epoch: 4\nmax_epoch: 1\n",
+    "conf/prune/dynamic_pathways.yaml": "pruning_conf: {method: dynamic_pathways, target_sparsity: 0.75, schedule: cubic,"
+                                        " initial_sparsity: 0.7, num_events: 1, prune_interval: 2, adapt_interval: 1}\n"
+                                        "batch_size: 8\nnum_iters_per_epoch: 6\nmax_epoch: 1\n",
+}
+DECODE = "decode_streaming_asr_model_valid.loss.ave"
+
+
+def _ci_variant(root: Path) -> Path:
+    """repro.yaml's kept entries with the tiny overlays and 2 seeds."""
+    doc = yaml.safe_load((RECIPE / "conf" / "phases" / "repro.yaml").read_text())
+    entries = []
+    for entry in doc["phases"]:
+        if entry["name"] not in KEPT:
+            continue
+        entry = dict(entry)
+        if isinstance(entry["config"], list):
+            base, overlay = entry["config"]
+            tiny = root / Path(overlay).name
+            tiny.write_text(TINY[overlay])
+            entry["config"] = [base, str(tiny)]
+            entry["seeds"] = SEEDS
+        else:  # θ0: one epoch, not decoded (its rows are the controls of the full file)
+            entry.update(args=["--max_epoch", "1"], decode=False)
+        entries.append(entry)
+    path = root / "repro_ci.yaml"
+    path.write_text(yaml.safe_dump({"phases": entries}))
+    return path
+
+
+def test_repro_phases_ci_variant(tmp_path):
+    phases_file = _ci_variant(tmp_path)
+    recipe = make_recipe_copy(tmp_path / "asr1")
+    test_sets = [f"mls_{lang}_test" for lang in LANGS]
+    run(recipe, "--corpus_size", "ci", "--langs", " ".join(LANGS), "--test_sets", " ".join(test_sets),
+        "--nj", "2", "--inference_nj", "1", "--phases_config", str(phases_file), timeout=1500)
+    exp = recipe / "exp"
+
+    for seed in SEEDS:
+        for kind in ("pathways_lth", "dynamic_lth"):
+            conf = yaml.safe_load((exp / f"asr_{kind}_s{seed}" / "config.yaml").read_text())
+            assert conf["seed"] == seed
+            assert conf["pruning_conf"]["init_masks"] == [f"exp/asr_lth_{lang}_s{seed}/masks.pwm" for lang in LANGS]
+            assert conf["init_param"] == ["exp/asr_dense/valid.loss.ave.pth"], "every row starts from the same θ0"
+    table = (exp / "RESULTS.md").read_text().split("## Phases")[0]
+    for group in ("lth", "pathways_lth", "dynamic_lth"):
+        row = next(line for line in table.splitlines() if line.startswith(f"|{group} (2 seeds)|"))
+        assert row.count(" ± ") == len(LANGS) + 1, row  # every language and the average
+
+    def runs(group: str, per_language: bool) -> list:
+        if per_language:
+            return [",".join(str(exp / f"asr_{group}_{lang}_s{s}" / DECODE) for lang in LANGS) for s in SEEDS]
+        return [str(exp / f"asr_{group}_s{s}" / DECODE) for s in SEEDS]
+
+    out = tmp_path / "sig.json"
+    assert significance.main(["--out", str(out), "--num_resamples", "200", "--system", "lth", *runs("lth", True),
+                              "--system", "pathways_lth", *runs("pathways_lth", False),
+                              "--system", "dynamic_lth", *runs("dynamic_lth", False)]) == 0
+    report = json.loads(out.read_text())
+    assert list(report["sets"]) == test_sets
+    assert len(report["comparisons"]) == 3
+    assert all(len(report["systems"][s]["wer"]["avg"]["per_seed"]) == 2 for s in report["systems"])
