@@ -65,6 +65,8 @@ bpe_hard_vocab_limit=true  # fail if a language's text cannot give nbpe pieces (
 # training (stages 10-11)
 train_config=            # training YAML (single phase)
 phases_config=           # YAML list of training phases (replaces --train_config; see recipe.phases)
+phase_seeds=             # run only these seeds' phases of the phases file (and unseeded ones), e.g. "1 2"
+phase_groups=            # run only these entries of the phases file (and the phases they start from)
 asr_tag=                 # experiment name suffix (default from the config and token list)
 asr_exp=                 # experiment dir (default: <expdir>/asr_<asr_tag>)
 asr_stats_dir=           # default: <expdir>/asr_stats_raw_<token_tag>
@@ -132,7 +134,8 @@ fi
 if [ -n "${phases_config}" ]; then
     # statistics use the first phase's (first) config; stages 12-13 decode and score every phase
     # marked for decoding (recipe.phase_eval; ${decode_exp} is the last phase's experiment)
-    phase_eval_opts=(--phases_config "${phases_config}" --expdir "${expdir}" --langs "${langs}")
+    phase_select_opts=(--seeds "${phase_seeds}" --groups "${phase_groups}")
+    phase_eval_opts=(--phases_config "${phases_config}" --expdir "${expdir}" --langs "${langs}" "${phase_select_opts[@]}")
     stats_config=$(${python} -m espnet_pathways.recipe.phases "${phase_eval_opts[@]}" --which first --field config)
     decode_exp=$(${python} -m espnet_pathways.recipe.phases "${phase_eval_opts[@]}" --which last --field exp)
 else
@@ -197,7 +200,7 @@ fi
 if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
     if [ -n "${phases_config}" ]; then
         log "Stage 11: training phases of ${phases_config} (exp dirs under ${expdir})"
-        phase_opts=(--phases_config "${phases_config}" --expdir "${expdir}")
+        phase_opts=(--phases_config "${phases_config}" --expdir "${expdir}" "${phase_select_opts[@]}")
     else
         log "Stage 11: training ${train_config} -> ${asr_exp}"
         phase_opts=(--train_config "${train_config}" --asr_exp "${asr_exp}")

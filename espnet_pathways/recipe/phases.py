@@ -79,6 +79,9 @@ __all__ = [
     "MASKS_FILE",
     "MERGED_CONFIG",
     "load_phases",
+    "select_phases",
+    "selected",
+    "add_selection_arguments",
     "single_phase",
     "merge_configs",
     "write_phase_config",
@@ -342,6 +345,42 @@ def load_phases(path: Path, expdir: Path, langs: Optional[Sequence[str]] = None)
     return res.phases
 
 
+def select_phases(
+    phases: Sequence[Phase], seeds: Optional[Sequence[int]] = None, groups: Optional[Sequence[str]] = None,
+) -> List[Phase]:
+    """The phases of the given ``seeds`` (unseeded phases always) and entries (``groups``), with
+    every phase they start from or take masks from, in file order. None: no filter on that key.
+
+    Lets a long phases file run a part at a time (e.g. seed 1 of the key rows first); phases
+    already done are skipped by the stages as usual.
+
+    Raises:
+        ValueError: a seed or entry name that no phase has.
+    """
+    known_seeds = {p.seed for p in phases if p.seed is not None}
+    known_groups = {p.group for p in phases}
+    for seed in seeds or ():
+        if seed not in known_seeds:
+            raise ValueError(f"--seeds: no phase has seed {seed} (seeds: {sorted(known_seeds)})")
+    for group in groups or ():
+        if group not in known_groups:
+            raise ValueError(f"--groups: no phases-file entry is named {group!r} (entries: {sorted(known_groups)})")
+    by_name = {p.name: p for p in phases}
+    keep = set()
+
+    def add(phase: Phase) -> None:
+        if phase.name in keep:
+            return
+        keep.add(phase.name)
+        for name in ((phase.init_from,) if phase.init_from else ()) + tuple(phase.init_masks_from):
+            add(by_name[name])
+
+    for phase in phases:
+        if (seeds is None or phase.seed is None or phase.seed in seeds) and (groups is None or phase.group in groups):
+            add(phase)
+    return [p for p in phases if p.name in keep]
+
+
 # ---------------------------------------------------------------- configs
 
 
@@ -479,12 +518,29 @@ def add_phases_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expdir", type=Path, required=True)
     parser.add_argument("--langs", default=None, help="the recipe's languages (foreach_language, column order)")
     parser.add_argument("--lang_list", type=Path, default=None, help="or a lang_list.txt")
+    add_selection_arguments(parser)
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--seeds`` / ``--groups``: run a part of a phases file (:func:`select_phases`)."""
+    parser.add_argument("--seeds", default="", help="only these seeds' phases (and unseeded ones), e.g. \"1 2\"")
+    parser.add_argument("--groups", default="", help="only these entries' phases (and what they start from)")
+
+
+def selected(phases: Sequence[Phase], args: argparse.Namespace) -> List[Phase]:
+    """:func:`select_phases` with the options of :func:`add_selection_arguments` ("" = all)."""
+    words = args.seeds.split()
+    bad = [w for w in words if not w.isdigit()]
+    if bad:
+        raise ValueError(f"--seeds: expected non-negative integers, got {bad[0]!r}")
+    seeds = [int(w) for w in words] or None
+    return select_phases(phases, seeds, args.groups.split() or None)
 
 
 def phases_from_args(args: argparse.Namespace) -> Tuple[Optional[List[str]], List[Phase]]:
     """(languages, phases) from the options of :func:`add_phases_arguments`."""
     langs = parse_langs(args.langs, args.lang_list)
-    return langs, load_phases(args.phases_config, args.expdir, langs)
+    return langs, selected(load_phases(args.phases_config, args.expdir, langs), args)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -41,7 +41,8 @@ from espnet_pathways.recipe.launch import LaunchOptions, launch_command
 from espnet_pathways.recipe.datadir import read_lang_list
 from espnet_pathways.recipe.progress import TrainProgress, follow_log
 from espnet_pathways.recipe.phases import (
-    Phase, init_mask_phases, load_phases, pruning_args, pruning_method, single_phase, write_phase_config,
+    Phase, add_selection_arguments, init_mask_phases, load_phases, pruning_args, pruning_method, selected, single_phase,
+    write_phase_config,
 )
 from espnet_pathways.recipe.subsets import phase_setup
 from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
@@ -225,6 +226,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--asr_exp", type=Path, default=None, help="exp dir of the single phase")
     parser.add_argument("--phases_config", type=Path, default=None, help="YAML list of phases (overrides the two above)")
     parser.add_argument("--expdir", type=Path, default=Path("exp"), help="root of the phases' exp dirs")
+    add_selection_arguments(parser)
     parser.add_argument("--model_file", default="valid.loss.ave.pth", help="checkpoint a finished phase must leave")
     parser.add_argument("--feats_normalize", default="global_mvn")
     parser.add_argument("--fs", default="16k")
@@ -251,7 +253,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def work() -> None:
         if args.phases_config is not None:
-            phases = load_phases(args.phases_config, args.expdir, read_lang_list(args.train_dir / "lang_list.txt"))
+            langs = read_lang_list(args.train_dir / "lang_list.txt")
+            phases = selected(load_phases(args.phases_config, args.expdir, langs), args)
         elif args.train_config is not None and args.asr_exp is not None:
             phases = single_phase(args.train_config, args.asr_exp)
         else:

@@ -4,6 +4,7 @@ phases (fake decoder, real sclite) and the results tables with sparsity read fro
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -131,8 +132,8 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
     expected = {
         "demo_pathways.yaml": ["dense", "lth", "pathways_lth", "lap", "dynamic_pathways_lap"],
         "table1.yaml": ["dense", "lap", "imp", "lth", "pathways_imp", "pathways_lth", "adaptive_imp", "adaptive_lth"],
-        "repro.yaml": ["dense", "dense_continued", "dense_mono", "lap", "imp", "lth", "adaptive_imp", "adaptive_lth",
-                       "pathways_imp", "pathways_lth", "pathways_lap", "dynamic_lth", "dynamic_lap"],
+        "repro.yaml": ["dense", "dense_continued", "lap", "lth", "pathways_lth", "adaptive_lth", "pathways_lap",
+                       "dynamic_lth", "dynamic_lap", "imp", "pathways_imp", "adaptive_imp", "dense_mono"],
     }
     for name, groups in expected.items():
         plan = phases.load_phases(Path("conf/phases") / name, Path("exp"), langs)
@@ -504,6 +505,24 @@ def test_seeds_expand_after_languages_and_resolve_to_the_same_seed(tmp_path):
     assert by["all_masks"].init_masks_from == ("lth_en_s1", "lth_en_s2", "lth_fr_s1", "lth_fr_s2")
     assert by["dense"].seed is None and by["dense"].args == ()
     assert "[fr, seed 2]" in by["lth_fr_s2"].origin
+
+
+def test_selecting_seeds_and_entries_keeps_what_they_start_from(tmp_path):
+    plan = phases.load_phases(write_phases(tmp_path / "p.yaml", SEEDED), tmp_path / "exp", LANGS)
+    names = lambda **kw: [p.name for p in phases.select_phases(plan, **kw)]  # noqa: E731
+    assert names() == [p.name for p in plan]
+    assert names(seeds=[2], groups=["pathways"]) == ["dense", "lth_en_s2", "lth_fr_s2", "pathways_s2"]
+    assert names(seeds=[1], groups=["lth"]) == ["dense", "lth_en_s1", "lth_fr_s1"]
+    # an unseeded phase is kept with any seed, and so is every seed's phase it takes masks from
+    assert names(seeds=[2], groups=["all_masks"]) == ["dense", "lth_en_s1", "lth_en_s2", "lth_fr_s1", "lth_fr_s2",
+                                                      "all_masks"]
+    with pytest.raises(ValueError, match="--seeds: no phase has seed 3"):
+        phases.select_phases(plan, seeds=[3])
+    with pytest.raises(ValueError, match="--groups: no phases-file entry is named 'pathway'"):
+        phases.select_phases(plan, groups=["pathway"])
+    args = argparse.Namespace(seeds="1 x", groups="")
+    with pytest.raises(ValueError, match="--seeds: expected non-negative integers, got 'x'"):
+        phases.selected(plan, args)
 
 
 @pytest.mark.parametrize("seeds, match", [("[]", "non-empty list"), ("[1, 1]", "repeats a seed"),

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The reproduction (conf/phases/repro.yaml) on the imbalanced embedded corpus, resumable: every
+# stage and phase already done is skipped, so a killed run picks up where it stopped.
+#   local/repro.sh                 # from the recipe dir (or: make repro)
+# Order: the key rows for seeds 1, 2, 3 first, then the remaining rows (IMP family, monolingual
+# dense control) seed by seed; exp/RESULTS.md over every seed, then REPRODUCTION.md and
+# bench/results/repro/ from the finished runs (recipe.repro_report).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+corpus=(--corpus_size repro --lang_scale "en:4 it:0.25")
+test_sets="mls_en_test mls_fr_test mls_it_test mls_nl_test"
+phases=(--phases_config conf/phases/repro.yaml --test_sets "${test_sets}")
+key_rows="dense_continued lap lth pathways_lth adaptive_lth pathways_lap dynamic_lth dynamic_lap"
+seeds="1 2 3"
+
+./run.sh "${corpus[@]}" "${phases[@]}" --stop_stage 10 "$@"
+for seed in ${seeds}; do
+    ./run.sh "${corpus[@]}" "${phases[@]}" --stage 11 --stop_stage 13 --phase_seeds "${seed}" \
+        --phase_groups "${key_rows}" "$@"
+done
+for seed in ${seeds}; do
+    ./run.sh "${corpus[@]}" "${phases[@]}" --stage 11 --stop_stage 13 --phase_seeds "${seed}" "$@"
+done
+./run.sh "${corpus[@]}" "${phases[@]}" --stage 13 --stop_stage 13 "$@"
+. ./path.sh
+python -m espnet_pathways.recipe.repro_report --phases_config conf/phases/repro.yaml --expdir exp \
+    --lang_list dump/raw/train/lang_list.txt --out REPRODUCTION.md --json_dir ../../bench/results/repro
