@@ -12,7 +12,6 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["espnet_pathways", "espnet_pathways.*"]),
-    package_data={"espnet_pathways": ["conf/*.yaml"]},
     python_requires=">=3.10,<3.12",
     install_requires=[
         "espnet==202511",

@@ -82,7 +82,7 @@ class MaskSet:
 
     Args:
         masks: ``{language: {name: BoolTensor}}``; language ``"*"`` is the shared mask.
-        method: how the masks were made (e.g. ``"lth"``), stored in the file header.
+        method: how the masks were made (a pruning method, e.g. ``lth``), stored in the file header.
         fingerprint: :func:`model_fingerprint` of the architecture the masks belong to; computed
             from the names and shapes when not given.
     """

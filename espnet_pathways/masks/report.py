@@ -10,7 +10,7 @@ from typing import Dict, Optional, Union
 from espnet_pathways.masks.maskset import MaskSet
 from espnet_pathways.utils.fileio import atomic_path
 
-__all__ = ["mask_stats", "sparsity_table", "overlap_table", "plot_layer_sparsity", "plot_overlap"]
+__all__ = ["mask_stats", "sparsity_table", "overlap_table", "plot_layer_sparsity", "plot_overlap", "pyplot", "save_png"]
 
 
 def mask_stats(maskset: MaskSet, total_params: Optional[int] = None) -> Dict[str, object]:
@@ -66,7 +66,8 @@ def overlap_table(maskset: MaskSet) -> str:
     return "\n".join(lines)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot with the headless Agg backend (imported on first use)."""
     os.environ.setdefault("MPLCONFIGDIR", tempfile.gettempdir())
     import matplotlib
 
@@ -78,7 +79,7 @@ def _pyplot():
 
 def plot_layer_sparsity(maskset: MaskSet, path: Union[str, Path]) -> Path:
     """Grouped bars: sparsity of every prunable tensor, one colour per language (PNG)."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(maskset.names)
     langs = maskset.languages
     width = 0.8 / len(langs)
@@ -93,12 +94,12 @@ def plot_layer_sparsity(maskset: MaskSet, path: Union[str, Path]) -> Path:
     ax.set_title("per-layer sparsity by language")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, plt, path)
+    return save_png(fig, plt, path)
 
 
 def plot_overlap(maskset: MaskSet, path: Union[str, Path]) -> Path:
     """Heat map of the language-overlap matrix (PNG)."""
-    plt = _pyplot()
+    plt = pyplot()
     langs, matrix = maskset.overlap()
     fig, ax = plt.subplots(figsize=(1.2 * len(langs) + 2, 1.2 * len(langs) + 1.5))
     image = ax.imshow(matrix.numpy(), vmin=0, vmax=1, cmap="viridis")
@@ -112,10 +113,11 @@ def plot_overlap(maskset: MaskSet, path: Union[str, Path]) -> Path:
     ax.set_title("mask overlap |a∩b| / |a∪b|")
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    return _save(fig, plt, path)
+    return save_png(fig, plt, path)
 
 
-def _save(fig, plt, path: Union[str, Path]) -> Path:
+def save_png(fig, plt, path: Union[str, Path]) -> Path:
+    """Write ``fig`` to ``path`` (PNG) atomically and close it."""
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -31,28 +31,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Mapping, Optional
 
 from espnet_pathways.masks import SCHEDULES, SHARED, SparsitySchedule, check_sparsity
+from espnet_pathways.pruning.methods import METHODS, PruningConfigError, PruningMethod, get_method, method_batches
 
 __all__ = ["PruningConfig", "METHODS", "PruningConfigError", "method_batches"]
-
-METHODS = ("imp", "lth", "lap", "adaptive_imp", "adaptive_lth", "pathways", "dynamic_pathways")
-"""imp/lth: monolingual magnitude pruning (LTH rewinds to θ0 after each event); lap: one shared mask
-on mixed-language data; adaptive_*: soft pruning with re-ranking every ``adapt_interval`` steps;
-pathways: fixed per-language masks trained with monolingual batches; dynamic_pathways: per-language
-masks re-ranked inside each language's mask plus free zone (language z after every ``adapt_interval``
-steps on z's batches)."""
-
-
-class PruningConfigError(ValueError):
-    """An inconsistent or misspelled ``pruning_conf``."""
-
-
-def method_batches(method: str) -> str:
-    """The training batches ``method`` wants: ``"mixed"`` (LAP is language-agnostic: ``utt2category``
-    is ignored, batches mix languages) or ``"monolingual"`` (every other method: category batches,
-    each gradient-accumulation group of one language; see ``espnet_pathways.tasks.language_runs``)."""
-    if method not in METHODS:
-        raise PruningConfigError(f"method: unknown {method!r} (choose from {', '.join(METHODS)})")
-    return "mixed" if method == "lap" else "monolingual"
 
 
 @dataclass(frozen=True)
@@ -103,8 +84,7 @@ class PruningConfig:
         return config
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise PruningConfigError(f"method: unknown {self.method!r} (choose from {', '.join(METHODS)})")
+        spec = get_method(self.method)
         for name in ("target_sparsity", "initial_sparsity"):
             try:
                 check_sparsity(getattr(self, name), name)
@@ -126,11 +106,11 @@ class PruningConfig:
                 )
         elif self.adapt_interval is not None:
             raise PruningConfigError(f"adapt_interval is only used by adaptive methods, not {self.method}")
-        if self.method in ("pathways", "dynamic_pathways") and not self.init_masks:
+        if spec.needs_init_masks and not self.init_masks:
             raise PruningConfigError(f"method {self.method} needs init_masks (mask files of the languages)")
-        if self.method == "lap" and self.languages not in (None, [SHARED]):
-            raise PruningConfigError(f"lap prunes one shared mask: languages must be ['{SHARED}'] or unset")
-        if self.method in ("imp", "lth", "adaptive_imp", "adaptive_lth") and self.languages is not None:
+        if not spec.per_language and self.languages not in (None, [SHARED]):
+            raise PruningConfigError(f"{self.method} prunes one shared mask: languages must be ['{SHARED}'] or unset")
+        if spec.mask_keys == "one" and self.languages is not None:
             if len(self.languages) != 1:
                 raise PruningConfigError(f"{self.method} is monolingual: give one language, got {self.languages}")
         for name in ("reset_optimizer_state", "rezero_on_adapt", "allow_short_schedule"):
@@ -147,24 +127,29 @@ class PruningConfig:
                                f"(step {schedule.end})")
 
     @property
+    def spec(self) -> PruningMethod:
+        """The method's record of traits (:mod:`espnet_pathways.pruning.methods`)."""
+        return METHODS[self.method]
+
+    @property
     def adaptive(self) -> bool:
         """Soft pruning with re-ranking (adaptive IMP/LTH, Dynamic ASR Pathways)."""
-        return self.method in ("adaptive_imp", "adaptive_lth", "dynamic_pathways")
+        return self.spec.adaptive
 
     @property
     def batches(self) -> str:
         """``"mixed"`` or ``"monolingual"`` training batches (:func:`method_batches`)."""
-        return method_batches(self.method)
+        return self.spec.batches
 
     @property
     def rewinds(self) -> bool:
         """Lottery-ticket rewinding to θ0 after each pruning event."""
-        return self.method in ("lth", "adaptive_lth")
+        return self.spec.rewinds
 
     @property
     def prunes(self) -> bool:
         """Whether the method has pruning events (fixed ASR Pathways has none)."""
-        return self.method != "pathways"
+        return self.spec.prunes
 
     def sparsity_schedule(self) -> SparsitySchedule:
         return SparsitySchedule(

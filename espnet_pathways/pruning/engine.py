@@ -159,11 +159,11 @@ class PruningEngine(PassThrough):
 
     def _languages(self) -> List[str]:
         conf = self.config
-        if conf.method == "lap":
+        if not conf.spec.per_language:
             return [SHARED]
         if conf.languages:
             return list(conf.languages)
-        if conf.method in ("pathways", "dynamic_pathways"):
+        if conf.spec.mask_keys == "all":
             if not self.lang_list:
                 raise ValueError(f"{conf.method} needs the language list (--lang_list) or pruning_conf.languages")
             return list(self.lang_list)
@@ -295,7 +295,7 @@ class PruningEngine(PassThrough):
         conf = self.config
         if not conf.adaptive or int(self.events_done) == 0 or step >= conf.hard_from():
             return []
-        if conf.method == "dynamic_pathways":
+        if conf.spec.adapts_per_language:
             languages = self.handle.languages
             return [languages[i] for i in stepped if int(self.pathway_steps[i]) % conf.adapt_interval == 0]
         return [None] if (step - conf.start_step) % conf.adapt_interval == 0 else []
@@ -310,10 +310,11 @@ class PruningEngine(PassThrough):
         if current is None:
             current = handle.maskset()
         masks = {lang: current[lang] for lang in handle.languages}
+        rule = conf.spec.candidates
         for lang in [only] if only else handle.languages:
-            if conf.method == "dynamic_pathways":
+            if rule == "region":
                 candidates = handle.region(lang)  # m_z ∪ free zone F_z
-            elif conf.adaptive:
+            elif rule == "all":
                 candidates = None  # soft: every weight competes, regrown ones can re-enter
             else:
                 candidates = current[lang]  # IMP/LTH/LAP: prune further from m ⊙ θ

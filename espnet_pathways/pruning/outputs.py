@@ -19,7 +19,9 @@ import torch
 
 from espnet_pathways.masks import MaskSet
 from espnet_pathways.masks.attach import ATTR, _key
-from espnet_pathways.masks.report import _pyplot, _save, mask_stats, overlap_table, plot_layer_sparsity, plot_overlap, sparsity_table
+from espnet_pathways.masks.report import (
+    mask_stats, overlap_table, plot_layer_sparsity, plot_overlap, pyplot, save_png, sparsity_table,
+)
 from espnet_pathways.utils.fileio import atomic_path, atomic_write_text, remove_stale_tmp
 
 __all__ = ["MASKS_FILE", "REPORT_DIR", "write_pruning_outputs", "remask_checkpoint", "schedule_trace", "plot_schedule"]
@@ -69,7 +71,7 @@ def schedule_trace(engine) -> List[Tuple[int, float, str]]:
             trace.append((step, sparsity, "prune"))
     if conf.adaptive:
         events = {s for s, _, _ in trace}
-        if conf.method != "dynamic_pathways":
+        if not conf.spec.adapts_per_language:
             for step in range(conf.start_step + conf.adapt_interval, min(last_step + 1, conf.hard_from()), conf.adapt_interval):
                 if step not in events:
                     trace.append((step, schedule.sparsity_at(step), "adapt"))
@@ -80,7 +82,7 @@ def schedule_trace(engine) -> List[Tuple[int, float, str]]:
 
 def plot_schedule(engine, path: Path) -> Path:
     """Sparsity over optimizer steps, with pruning, adaptation and freeze events marked (PNG)."""
-    plt = _pyplot()
+    plt = pyplot()
     trace = schedule_trace(engine)
     last = max(int(engine.step), 1)
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -98,7 +100,7 @@ def plot_schedule(engine, path: Path) -> Path:
     ax.set_title(f"{engine.config.method}: sparsity over training")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, plt, path)
+    return save_png(fig, plt, path)
 
 
 def _averaged_checkpoints(exp_dir: Path) -> List[Path]:

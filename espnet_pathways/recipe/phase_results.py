@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from espnet_pathways.pruning.methods import find_method
 from espnet_pathways.recipe.mask_report import PathwaySparsity, checkpoint_masks, pathway_sparsity, percent
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
 from espnet_pathways.recipe.results import (
@@ -47,8 +48,6 @@ from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = ["PhaseScores", "read_phase_scores", "set_kind", "results_table", "write_results_table", "main"]
-
-_CHANGING = ("adaptive_imp", "adaptive_lth", "dynamic_pathways")
 
 
 @dataclass
@@ -116,7 +115,8 @@ def _row_info(group: str, members: List[PhaseScores], phases: Sequence[Phase]) -
     if all(m.method is None for m in members):
         change = "/"
     else:
-        change = "yes" if any(m.method in _CHANGING for m in members) else "no"
+        specs = [find_method(m.method) for m in members]  # adaptive: the masks change during training
+        change = "yes" if any(s is not None and s.adaptive for s in specs) else "no"
     return {
         "method": ", ".join(methods),
         "init": ", ".join(init_groups) or "-",

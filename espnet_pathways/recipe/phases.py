@@ -70,6 +70,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from espnet_pathways.pruning.methods import find_method
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import read_lang_list
 from espnet_pathways.utils.fileio import atomic_write_text
@@ -471,17 +472,20 @@ def pruning_args(phase: Phase, phases: Sequence[Phase]) -> List[str]:
                 )
             files.append(str(source.masks_file))
         out += ["--pruning_conf", "init_masks=" + json.dumps(files)]
-    if phase.languages and conf and conf.get("method") != "lap":
-        given = conf.get("languages")
-        if isinstance(given, str):
-            given = [given]
-        if given is not None and list(given) != list(phase.languages):
-            raise ValueError(
-                f"{phase.label}: languages {list(phase.languages)} differ from pruning_conf.languages {given} "
-                f"of {phase.config}"
-            )
-        out += ["--pruning_conf", "languages=" + json.dumps(list(phase.languages))]
-    return out
+    if not (phase.languages and conf):
+        return out
+    method = find_method(conf.get("method"))
+    if method is not None and not method.per_language:  # LAP prunes one shared mask
+        return out
+    given = conf.get("languages")
+    if isinstance(given, str):
+        given = [given]
+    if given is not None and list(given) != list(phase.languages):
+        raise ValueError(
+            f"{phase.label}: languages {list(phase.languages)} differ from pruning_conf.languages {given} "
+            f"of {phase.config}"
+        )
+    return out + ["--pruning_conf", "languages=" + json.dumps(list(phase.languages))]
 
 
 # ---------------------------------------------------------------- decoding

@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import torch
 import yaml
 
+from espnet_pathways.pruning.methods import find_method
 from espnet_pathways.recipe.mask_report import (
     checkpoint_masks,
     load_model_state,
@@ -142,9 +143,10 @@ def sparsity_target(config: Mapping[str, Any]) -> Optional[float]:
     """The pathway sparsity a training config prunes to, ``pruning_conf.target_sparsity`` (None for a
     dense model, for fixed ASR Pathways, which keeps its initial masks, and without the key)."""
     conf = config.get("pruning_conf") or {}
-    if not isinstance(conf, Mapping) or conf.get("method") in (None, "pathways") or "target_sparsity" not in conf:
+    if not isinstance(conf, Mapping) or conf.get("method") is None or "target_sparsity" not in conf:
         return None
-    return float(conf["target_sparsity"])
+    method = find_method(conf["method"])
+    return None if method is not None and not method.prunes else float(conf["target_sparsity"])
 
 
 def off_target(sparsity: float, target: Optional[float]) -> bool:

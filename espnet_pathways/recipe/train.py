@@ -35,8 +35,10 @@ from typing import List, Optional, Sequence, Tuple
 import yaml
 
 from espnet_pathways.utils.cli import run_cli
+from espnet_pathways.utils.fileio import atomic_write_text
 from espnet_pathways.recipe.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
+from espnet_pathways.pruning.methods import method_batches
 from espnet_pathways.recipe.launch import LaunchOptions, launch_command
 from espnet_pathways.recipe.datadir import read_lang_list
 from espnet_pathways.recipe.progress import TrainProgress, follow_log
@@ -54,6 +56,23 @@ __all__ = [
 ]
 
 STAMP = "train.done"
+STARTED = ".train_started"  # fingerprint of the run whose ESPnet resume state the exp dir holds
+RESUME_STATE = ("checkpoint.pth", "latest.pth", "*epoch.pth")  # what ESPnet's --resume reads
+
+
+def drop_stale_resume_state(exp_dir: Path, fp: str) -> None:
+    """Keep ``exp_dir``'s resume state only when the run that wrote it had fingerprint ``fp`` (an
+    interrupted run of this phase continues); otherwise (changed config, data or masks) remove it,
+    so that ESPnet's ``--resume`` does not continue a run of other inputs; then record ``fp``."""
+    started = exp_dir / STARTED
+    if not (started.is_file() and started.read_text(encoding="utf-8").strip() == fp):
+        stale = sorted(p for pattern in RESUME_STATE for p in exp_dir.glob(pattern))
+        if stale:
+            logging.warning("%s: resume state of other inputs or options (%s); starting afresh",
+                            exp_dir, ", ".join(p.name for p in stale))
+        for path in stale:
+            path.unlink()
+        atomic_write_text(started, fp + "\n")
 
 
 @dataclass(frozen=True)
@@ -159,8 +178,6 @@ def _warn_mixed_batches(phase: Phase, kind: str) -> None:
     method = pruning_method(phase)
     if not method or kind == "folded" or len(phase.languages) == 1:  # one language: nothing to mix
         return
-    from espnet_pathways.pruning.config import method_batches  # imports torch: only for pruning phases
-
     if method_batches(method) == "monolingual":
         logging.warning(
             "phase %s: batch_type %s ignores utt2category, so batches mix languages; method %s needs "
@@ -193,6 +210,7 @@ def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions
             phase.name, phase.exp_dir, phase_launch.num_procs, phase_launch.num_threads,
         )
         phase.exp_dir.mkdir(parents=True, exist_ok=True)
+        drop_stale_resume_state(phase.exp_dir, fp)
         if phase_launch.init_file is not None:
             Path(phase_launch.init_file).unlink(missing_ok=True)
         log = phase.exp_dir / "train.log"

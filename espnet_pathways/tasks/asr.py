@@ -62,7 +62,7 @@ from espnet2.utils.types import int_or_none, str_or_none
 
 from espnet_pathways.asr.transducer.joiner import Joiner
 from espnet_pathways.pruning import ENGINE_ATTR, PruningConfig, attach_pruning
-from espnet_pathways.pruning.config import method_batches
+from espnet_pathways.pruning.methods import method_batches
 from espnet_pathways.pruning.trainer import PathwaysTrainer
 from espnet_pathways.asr.transducer.predictor import LSTMPredictor
 from espnet_pathways.registry import REGISTERED, register

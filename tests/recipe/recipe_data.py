@@ -7,7 +7,11 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import soundfile
+import torch
+import yaml
+from torch import nn
 
+from espnet_pathways.masks import MaskSet, attach, magnitude_masks, prunable_parameters
 from espnet_pathways.recipe.filter_data import filter_data_dir
 from espnet_pathways.recipe.format_data import format_data_dir
 from espnet_pathways.text import SpmOptions, build_token_list_dir
@@ -73,3 +77,21 @@ def read_lines(path: Path) -> list:
     return path.read_text(encoding="utf-8").splitlines()
 
 
+
+
+def write_masked_checkpoint(path: Path, masks: dict) -> MaskSet:
+    """A real state dict with masks ``{lang: sparsity}`` attached the way the engine attaches them
+    (re-masked weights), and a ``config.yaml`` beside it; returns the masks (None: dense)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 4))
+    params = prunable_parameters(model)
+    maskset = MaskSet({lang: magnitude_masks(params, s) for lang, s in masks.items()}) if masks else None
+    if maskset is not None:
+        handle = attach(model, maskset)
+        handle.activate(maskset.languages[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    (path.parent / "config.yaml").write_text(yaml.safe_dump(
+        {"encoder": "emformer", "encoder_conf": {"segment_length": 4, "time_reduction_stride": 4},
+         **({"pruning_conf": {"method": "pathways" if len(masks) > 1 else "adaptive_imp"}} if masks else {})}))
+    return maskset

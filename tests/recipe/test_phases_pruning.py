@@ -14,13 +14,12 @@ import torch
 import yaml
 from torch import nn
 
-from espnet_pathways.masks import MaskSet, attach, magnitude_masks, prunable_parameters
 from espnet_pathways.pruning import PruningConfig
 from espnet_pathways.recipe import collect_stats, launch, phase_eval, phase_results, phases, subsets, train
 from espnet_pathways.recipe.mask_report import percent
 from espnet_pathways.recipe.results import checkpoint_stats
 from espnet_pathways.recipe.sclite import find_sclite
-from recipe_data import UTTS, read_lines, write_data_dir, write_dump_and_char_tokens
+from recipe_data import UTTS, read_lines, write_data_dir, write_dump_and_char_tokens, write_masked_checkpoint
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs2_mls_pathways" / "asr1"
 LANGS = ["en", "fr"]
@@ -335,10 +334,21 @@ phases:
     train.run_phases(setup, plan, launch.LaunchOptions(python=sys.executable))  # everything is up to date
     for d in ("asr_dense", "asr_imp_en", "asr_imp_fr", "asr_pw"):
         assert len(read_lines(exp / d / "calls.jsonl")) == 1, d
+    (exp / "asr_pw" / "checkpoint.pth").write_bytes(b"state of the finished run")
+    (exp / "asr_pw" / "3epoch.pth").write_bytes(b"snapshot")
     (exp / "asr_imp_fr" / "masks.pwm").write_bytes(b"other masks")  # new masks: the pathway phase reruns
     train.run_phases(setup, plan, launch.LaunchOptions(python=sys.executable))
     assert len(read_lines(exp / "asr_pw" / "calls.jsonl")) == 2
     assert len(read_lines(exp / "asr_imp_fr" / "calls.jsonl")) == 1
+    # ... afresh: ESPnet's --resume would otherwise continue the run of the old masks
+    assert not (exp / "asr_pw" / "checkpoint.pth").exists() and not (exp / "asr_pw" / "3epoch.pth").exists()
+
+    # an interrupted run (no stamp) of the same inputs keeps its resume state
+    (exp / "asr_pw" / "checkpoint.pth").write_bytes(b"state of the interrupted run")
+    (exp / "asr_pw" / train.STAMP).unlink()
+    train.run_phases(setup, plan, launch.LaunchOptions(python=sys.executable))
+    assert len(read_lines(exp / "asr_pw" / "calls.jsonl")) == 3
+    assert (exp / "asr_pw" / "checkpoint.pth").read_bytes() == b"state of the interrupted run"
 
 
 def test_train_main_checks_languages_against_lang_list(prepared, caplog):
@@ -352,23 +362,6 @@ def test_train_main_checks_languages_against_lang_list(prepared, caplog):
 
 
 # ------------------------------------------------------------------ stages 12-13 and results
-
-
-def _checkpoint(path: Path, masks: dict) -> MaskSet:
-    """A real state dict with masks attached the way the engine attaches them (re-masked weights)."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 4))
-    params = prunable_parameters(model)
-    maskset = MaskSet({lang: magnitude_masks(params, s) for lang, s in masks.items()}) if masks else None
-    if maskset is not None:
-        handle = attach(model, maskset)
-        handle.activate(maskset.languages[0])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
-    (path.parent / "config.yaml").write_text(yaml.safe_dump(
-        {"encoder": "emformer", "encoder_conf": {"segment_length": 4, "time_reduction_stride": 4},
-         **({"pruning_conf": {"method": "pathways" if len(masks) > 1 else "adaptive_imp"}} if masks else {})}))
-    return maskset
 
 
 @pytest.fixture
@@ -390,10 +383,10 @@ phases:
     exp = tmp_path / "exp"
     plan = phases.load_phases(path, exp, LANGS)
     masks = {
-        "dense": _checkpoint(exp / "asr_dense" / "valid.loss.ave.pth", {}),
-        "ada_en": _checkpoint(exp / "asr_ada_en" / "valid.loss.ave.pth", {"en": 0.7}),
-        "ada_fr": _checkpoint(exp / "asr_ada_fr" / "valid.loss.ave.pth", {"fr": 0.6}),
-        "pathways": _checkpoint(exp / "asr_pw" / "valid.loss.ave.pth", {"en": 0.7, "fr": 0.5}),
+        "dense": write_masked_checkpoint(exp / "asr_dense" / "valid.loss.ave.pth", {}),
+        "ada_en": write_masked_checkpoint(exp / "asr_ada_en" / "valid.loss.ave.pth", {"en": 0.7}),
+        "ada_fr": write_masked_checkpoint(exp / "asr_ada_fr" / "valid.loss.ave.pth", {"fr": 0.6}),
+        "pathways": write_masked_checkpoint(exp / "asr_pw" / "valid.loss.ave.pth", {"en": 0.7, "fr": 0.5}),
     }
     sets = ["mls_en_test", "mls_fr_test"]
     phase_eval.decode_phases(plan, data_root, sets, "tag", "valid.loss.ave.pth", module="fake_asr_inference")
@@ -547,7 +540,7 @@ phases:
     exp = tmp_path / "exp"
     plan = phases.load_phases(path, exp, LANGS)
     for seed in (1, 2, 3):
-        _checkpoint(exp / f"asr_pw_s{seed}" / "valid.loss.ave.pth", {"en": 0.7, "fr": 0.7})
+        write_masked_checkpoint(exp / f"asr_pw_s{seed}" / "valid.loss.ave.pth", {"en": 0.7, "fr": 0.7})
     sets = ["mls_en_test", "mls_fr_test"]
     phase_eval.decode_phases(plan, data_root, sets, "tag", "valid.loss.ave.pth", module="fake_asr_inference")
     # seed 2 gets one French word wrong (WER 1/6), seed 3 two (2/6); seeds 1 exact

@@ -86,8 +86,3 @@ class LSTMPredictor(torch.nn.Module):
         """
         out, new_state = self.lstm(self.dropout(self.embed(tokens)), state)
         return self.dropout(self.norm(out)), new_state
-
-    def init_state(self, batch_size: int, device: torch.device) -> PredictorState:
-        """Zero (h, c) for ``batch_size`` sequences (what ``infer(..., None)`` uses)."""
-        zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
-        return zeros, zeros.clone()

@@ -1,0 +1,138 @@
+"""recipe.repro_report: rows per seed, costs from ESPnet's reporter, comparisons, the spliced report."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from espnet_pathways.recipe import phase_eval, phases, repro_report
+from espnet_pathways.recipe.sclite import find_sclite
+from recipe_data import UTTS, write_data_dir, write_masked_checkpoint
+
+LANGS = ["en", "fr"]
+SETS = ["mls_en_test", "mls_fr_test"]
+
+
+def write_reporter(exp_dir: Path, iterations_per_epoch: int, epochs: int, seconds_per_epoch: float) -> None:
+    """A ``checkpoint.pth`` with ESPnet's reporter stats (cumulative ``total_count``, times per epoch)."""
+    stats = {
+        e: {"train": {"total_count": e * iterations_per_epoch, "time": datetime.timedelta(seconds=seconds_per_epoch)},
+            "valid": {"loss": 10.0 / e, "time": datetime.timedelta(seconds=1.0)}}
+        for e in range(1, epochs + 1)
+    }
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": {}, "reporter": {"stats": stats, "epoch": epochs}}, exp_dir / "checkpoint.pth")
+
+
+@pytest.fixture
+def finished(tmp_path, fakes_env):
+    """θ0, a per-language LTH row and a pathways row (2 seeds each), decoded and scored; pathways
+    seed 1 gets one French word wrong, seed 2 is never decoded (an unfinished run)."""
+    data_root = tmp_path / "dump" / "raw"
+    for lang in LANGS:
+        write_data_dir(data_root / f"mls_{lang}_test", tmp_path / "audio",
+                       {u: v for u, v in UTTS.items() if v[1] == lang and v[3]})
+    (tmp_path / "base.yaml").write_text("encoder: emformer\n")
+    (tmp_path / "lth.yaml").write_text("pruning_conf: {method: lth}\n")
+    (tmp_path / "pw.yaml").write_text("pruning_conf: {method: pathways}\n")
+    path = tmp_path / "repro.yaml"
+    path.write_text(f"""
+phases:
+  - {{name: dense, config: {tmp_path}/base.yaml, exp: asr_dense, decode: false}}
+  - {{name: lth, config: [{tmp_path}/base.yaml, {tmp_path}/lth.yaml], exp: asr_lth, init_from: dense,
+     foreach_language: true, seeds: [1, 2]}}
+  - {{name: pathways, config: [{tmp_path}/base.yaml, {tmp_path}/pw.yaml], exp: asr_pw, init_from: dense,
+     init_masks_from: [lth], seeds: [1, 2]}}
+""")
+    exp = tmp_path / "exp"
+    plan = phases.load_phases(path, exp, LANGS)
+    write_reporter(exp / "asr_dense", 500, 2, 60.0)
+    for seed in (1, 2):
+        for lang, sparsity in (("en", 0.7), ("fr", 0.6)):
+            write_masked_checkpoint(exp / f"asr_lth_{lang}_s{seed}" / "valid.loss.ave.pth", {lang: sparsity})
+            write_reporter(exp / f"asr_lth_{lang}_s{seed}", 200, 1, 30.0)
+        write_masked_checkpoint(exp / f"asr_pw_s{seed}" / "valid.loss.ave.pth", {"en": 0.7, "fr": 0.6})
+        write_reporter(exp / f"asr_pw_s{seed}", 100, 3, 20.0)
+    done = [p for p in plan if p.name != "pathways_s2"]
+    phase_eval.decode_phases(done, data_root, SETS, "tag", "valid.loss.ave.pth", module="fake_asr_inference")
+    hyp = exp / "asr_pw_s1" / "decode_tag" / "mls_fr_test" / "text"
+    hyp.write_text(hyp.read_text().replace("est sur le tapis", "est sous le tapis"))
+    phase_eval.score_phases(done, exp, data_root, SETS, "tag", find_sclite(), "cmd", LANGS, str(path))
+    papers = tmp_path / "papers.yaml"
+    papers.write_text("""
+rows:
+  lth: {table: T1, label: LTH, langs: [en, fr], avg: 14.28}
+comparisons:
+  - {a: pathways, b: lth, paper: [13.75, 14.28], source: T1}
+  - {a: lth, b: lap, paper: [14.28, 18.21], source: T1}
+""")
+    return plan, papers, tmp_path
+
+
+def test_run_cost_counts_iterations_and_times(tmp_path):
+    write_reporter(tmp_path, 100, 3, 20.0)
+    cost = repro_report.run_cost(tmp_path, accum_grad=2)
+    assert (cost.steps, cost.train_s, cost.valid_s) == (150, 60.0, 3.0)
+    assert cost.valid_loss == pytest.approx([10.0, 5.0, 10.0 / 3])
+    assert repro_report.run_cost(tmp_path / "missing") is None
+
+
+def test_rows_costs_comparisons_and_report(finished):
+    plan, papers, root = finished
+    out, json_dir, plot_dir = root / "REPRODUCTION.md", root / "json", root / "plots"
+    out.write_text(f"# Reproduction\n\nDesign, by hand.\n\n{repro_report.BEGIN}\nold\n{repro_report.END}\n\n## Discussion\n")
+    for _ in range(2):  # a second run replaces the generated part and keeps the rest
+        repro_report.write_report(plan, LANGS, papers, out, json_dir, plot_dir, "tag", num_resamples=200)
+
+    lth = json.loads((json_dir / "lth_s1.json").read_text())
+    assert lth["steps"] == {"this_stage": 400, "all_stages": 400}  # two languages x 200
+    assert lth["train_seconds"]["this_stage"] == pytest.approx(2 * 31.0)
+    assert lth["wer_avg"] == 0.0 and set(lth["mask_iou"]) == {"en-fr"}
+    assert [p["name"] for p in lth["phases"]] == ["lth_en_s1", "lth_fr_s1"]
+    assert lth["phases"][0]["config"]["pruning_conf"]["method"] == "lth"
+    pw = json.loads((json_dir / "pathways_s1.json").read_text())
+    assert pw["steps"] == {"this_stage": 300, "all_stages": 700}, "the LTH runs its masks come from count"
+    assert pw["train_seconds"]["all_stages"] == pytest.approx(63.0 + 62.0)
+    fr_wer = 100.0 / 6  # one word of six
+    assert pw["wer"]["mls_fr_test"] == {"lang": "fr", "wer": pytest.approx(fr_wer)}
+    assert pw["wer_avg"] == pytest.approx(fr_wer / 2)
+    assert 0.0 < pw["mask_iou"]["en-fr"] < 1.0
+    assert not (json_dir / "pathways_s2.json").exists()
+
+    comparisons = json.loads((json_dir / "comparisons.json").read_text())
+    diff = comparisons[0]["report"]["comparisons"][0]["diff"]["avg"]
+    assert diff["diff"] == pytest.approx(fr_wer / 2) and diff["low"] <= diff["diff"] <= diff["high"]
+    assert comparisons[1]["report"] is None  # no lap row
+
+    text = out.read_text()
+    assert text.startswith("# Reproduction\n\nDesign, by hand.\n") and text.endswith("## Discussion\n")
+    assert text.count(repro_report.BEGIN) == 1 and "\nold\n" not in text
+    assert "Not finished: pathways (seed 2)." in text
+    assert "Dense θ0 (shared by every row): 1000 steps" in text and "10.00, 5.00" in text
+    assert "Finished: lth (2 seeds), pathways (1 seed)." in text
+    assert "|lth|T1, LTH|14.28 (en+fr)|0.00 ± 0.00|0.00 ± 0.00|0.00 ± 0.00|2|" in text
+    assert f"|pathways|-|-|0.00|{fr_wer:.2f}|{fr_wer / 2:.2f}|1|" in text
+    assert "|400|400|1.0|" in text and "|300|700|2.1|" in text  # steps this / all stages, minutes
+    assert "200 resamples" in text
+    row = next(line for line in text.splitlines() if line.startswith("|pathways vs lth|"))
+    assert row.endswith("|reversed|") or row.endswith("|not resolved|")
+    assert "|lth vs lap|14.28, 18.21 (T1)|not run|" in text
+    for name in ("wer_per_row", "steps_per_row", "iou_lth_s1", "layer_sparsity_pathways_s1"):
+        assert (plot_dir / f"{name}.png").stat().st_size > 0
+        assert f"(plots/{name}.png)" in text
+
+
+def test_nothing_finished_is_an_error(tmp_path):
+    (tmp_path / "base.yaml").write_text("encoder: emformer\n")
+    path = tmp_path / "p.yaml"
+    path.write_text(f"phases:\n  - {{name: dense, config: {tmp_path}/base.yaml, exp: asr_dense}}\n")
+    plan = phases.load_phases(path, tmp_path / "exp", LANGS)
+    papers = tmp_path / "papers.yaml"
+    papers.write_text("rows: {}\n")
+    with pytest.raises(FileNotFoundError, match="no row of the phases file is decoded and scored"):
+        repro_report.write_report(plan, LANGS, papers, tmp_path / "R.md", tmp_path, tmp_path, "tag")
+    assert not (tmp_path / "R.md").exists()
