@@ -9,9 +9,10 @@
 #   4  filter         <dumpdir>/raw/org/<set> -> <dumpdir>/raw/<set> (duration limits, empty text)
 #   5  token list     <dumpdir>/raw/<train_set> -> data/token_list/<token_tag>/{<lang>.model,tokens.txt}
 #  10  collect stats  -> <expdir>/asr_stats_raw_<token_tag>/{train,valid}/
-#  11  training       the training phases -> <asr_exp>/ (or each phase's exp dir)
+#  11  training       the training phases (a --train_config is one) -> <asr_exp>/ (or each phase's exp dir)
 #  12  decoding       <asr_exp>/decode_<inference_tag>/<test_set>/{text,token,token_int,score}
 #  13  scoring        .../<test_set>/score_{wer,cer}/{ref.trn,hyp.trn,result.txt}, <asr_exp>/RESULTS.md
+#                     (a phases file: also <expdir>/RESULTS.md over its phases)
 set -euo pipefail
 
 log() {
@@ -57,7 +58,8 @@ fs=16000                 # sample rate (Hz) every file must have
 min_wav_duration=0.1     # seconds
 max_wav_duration=20      # seconds
 # tokens (stage 5)
-token_type=bpe           # bpe (SentencePiece, --bpemode) | char (SentencePiece characters)
+token_type=bpe           # bpe (SentencePiece, --bpemode) | char (SentencePiece characters) | auto: bpe if
+                         # --nbpe or --bpemode is given after --token_type auto, else char
 bpemode=unigram          # unigram | bpe
 nbpe=512                 # pieces per language: "N" or "en:N fr:N ..."
 bpe_seed=0               # SentencePiece seed
@@ -102,6 +104,7 @@ while [ $# -gt 0 ]; do
         log "Error: unknown option --${name} (see --help)"; exit 2
     fi
     printf -v "${name}" '%s' "${value}"
+    case "${name}" in token_type) pieces_asked=false ;; nbpe|bpemode) pieces_asked=true ;; esac
 done
 
 . ./path.sh
@@ -110,6 +113,9 @@ done
 [ -z "${corpus_dir}" ] && corpus_dir=downloads/mini_mls_${corpus_size}${lang_scale:+_$(echo ${lang_scale} | tr ' :' '_-')}
 if [ -z "${test_sets}" ]; then
     for lang in ${langs}; do test_sets+="mls_${lang}_test mls_${lang}_dev "; done
+fi
+if [ "${token_type}" = auto ]; then
+    token_type=char; [ "${pieces_asked:-false}" = true ] && token_type=bpe
 fi
 if [ "${token_type}" = char ]; then
     token_tag=char
@@ -131,16 +137,13 @@ if [ -z "${train_config}" ] && [ -z "${phases_config}" ] && [ "${stop_stage}" -g
     log "Error: stages 10-13 need --train_config (one training run) or --phases_config (several phases)"
     exit 2
 fi
+# stages 10-13 run the training phases (recipe.phases); a --train_config alone is one phase into ${asr_exp}
 if [ -n "${phases_config}" ]; then
-    # statistics use the first phase's (first) config; stages 12-13 decode and score every phase
-    # marked for decoding (recipe.phase_eval; ${decode_exp} is the last phase's experiment)
-    phase_select_opts=(--seeds "${phase_seeds}" --groups "${phase_groups}")
-    phase_eval_opts=(--phases_config "${phases_config}" --expdir "${expdir}" --langs "${langs}" "${phase_select_opts[@]}")
-    stats_config=$(${python} -m espnet_pathways.recipe.phases "${phase_eval_opts[@]}" --which first --field config)
-    decode_exp=$(${python} -m espnet_pathways.recipe.phases "${phase_eval_opts[@]}" --which last --field exp)
+    phase_opts=(--phases_config "${phases_config}" --expdir "${expdir}" --seeds "${phase_seeds}" --groups "${phase_groups}")
+    phases_desc="the phases of ${phases_config} (exp dirs under ${expdir})"
 else
-    decode_exp=${asr_exp}
-    stats_config=${train_config}
+    phase_opts=(--train_config "${train_config}" --asr_exp "${asr_exp}")
+    phases_desc="${train_config} (exp dir ${asr_exp})"
 fi
 if [ -z "${inference_tag}" ]; then
     if [ -n "${inference_config}" ]; then
@@ -151,7 +154,6 @@ if [ -z "${inference_tag}" ]; then
     fi
     inference_tag+="_asr_model_$(echo "${inference_asr_model}" | sed -e 's/\//_/g' -e 's/\.[^.]*$//')"
 fi
-decode_dir=${decode_exp}/decode_${inference_tag}
 gpu_ngpu=0
 [ "${gpu_inference}" = true ] && gpu_ngpu=1
 
@@ -192,19 +194,15 @@ fi
 
 if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ]; then
     log "Stage 10: collect statistics -> ${asr_stats_dir}"
+    stats_config=$(${python} -m espnet_pathways.recipe.phases "${phase_opts[@]}" --langs "${langs}" \
+        --which first --field config)  # the first phase's (first) config file
     ${python} -m espnet_pathways.recipe.collect_stats --train_dir "${data_feats}/${train_set}" \
         --valid_dir "${data_feats}/${valid_set}" --token_dir "${token_dir}" --train_config "${stats_config}" \
         --stats_dir "${asr_stats_dir}" --nj "${nj}" --fs "${fs}" --python "${python}" --asr_args "${asr_args}"
 fi
 
 if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
-    if [ -n "${phases_config}" ]; then
-        log "Stage 11: training phases of ${phases_config} (exp dirs under ${expdir})"
-        phase_opts=(--phases_config "${phases_config}" --expdir "${expdir}" "${phase_select_opts[@]}")
-    else
-        log "Stage 11: training ${train_config} -> ${asr_exp}"
-        phase_opts=(--train_config "${train_config}" --asr_exp "${asr_exp}")
-    fi
+    log "Stage 11: training ${phases_desc}"
     ${python} -m espnet_pathways.recipe.train "${phase_opts[@]}" --train_dir "${data_feats}/${train_set}" \
         --valid_dir "${data_feats}/${valid_set}" --token_dir "${token_dir}" --stats_dir "${asr_stats_dir}" \
         --model_file "${inference_asr_model}" --feats_normalize "${feats_normalize}" --fs "${fs}" \
@@ -214,28 +212,19 @@ if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
         ${master_addr:+--master_addr "${master_addr}"} --master_port "${master_port}"
 fi
 
-if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ] && [ -n "${phases_config}" ]; then
-    log "Stage 12: decoding the phases of ${phases_config} -> <phase exp>/decode_${inference_tag}"
-    ${python} -m espnet_pathways.recipe.phase_eval decode "${phase_eval_opts[@]}" --data_root "${data_feats}" \
-        --test_sets "${test_sets}" --inference_tag "${inference_tag}" --model_file "${inference_asr_model}" \
-        --inference_config "${inference_config}" --inference_args "${inference_args}" \
-        --inference_nj "${inference_nj}" --ngpu "${gpu_ngpu}" --python "${python}"
-elif [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
-    log "Stage 12: decoding ${test_sets} -> ${decode_dir}"
-    ${python} -m espnet_pathways.recipe.decode --asr_exp "${decode_exp}" --model_file "${inference_asr_model}" \
-        --data_root "${data_feats}" --test_sets "${test_sets}" --decode_dir "${decode_dir}" \
+if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
+    log "Stage 12: decoding ${test_sets} with ${phases_desc} -> <exp>/decode_${inference_tag}"
+    ${python} -m espnet_pathways.recipe.phase_eval decode "${phase_opts[@]}" --langs "${langs}" \
+        --data_root "${data_feats}" --test_sets "${test_sets}" --inference_tag "${inference_tag}" --model_file "${inference_asr_model}" \
         --inference_config "${inference_config}" --inference_args "${inference_args}" \
         --inference_nj "${inference_nj}" --ngpu "${gpu_ngpu}" --python "${python}"
 fi
 
-if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ] && [ -n "${phases_config}" ]; then
-    log "Stage 13: scoring the phases of ${phases_config} -> <phase exp>/RESULTS.md, ${expdir}/RESULTS.md"
-    ${python} -m espnet_pathways.recipe.phase_eval score "${phase_eval_opts[@]}" --data_root "${data_feats}" \
-        --test_sets "${test_sets}" --inference_tag "${inference_tag}" --cmd "${run_cmd}" ${sclite:+--sclite "${sclite}"}
-elif [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ]; then
-    log "Stage 13: scoring ${decode_dir} -> ${decode_exp}/RESULTS.md"
-    ${python} -m espnet_pathways.recipe.score --decode_dir "${decode_dir}" --data_root "${data_feats}" \
-        --test_sets "${test_sets}" --cmd "${run_cmd}" ${sclite:+--sclite "${sclite}"}
+if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ]; then
+    log "Stage 13: scoring ${phases_desc} -> <exp>/RESULTS.md${phases_config:+, ${expdir}/RESULTS.md}"
+    ${python} -m espnet_pathways.recipe.phase_eval score "${phase_opts[@]}" --langs "${langs}" \
+        --data_root "${data_feats}" --test_sets "${test_sets}" --inference_tag "${inference_tag}" --cmd "${run_cmd}" \
+        ${sclite:+--sclite "${sclite}"}
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"

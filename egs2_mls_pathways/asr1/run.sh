@@ -18,20 +18,14 @@ train_set=train
 valid_set=dev
 train_config=conf/train_asr_emformer_demo.yaml
 inference_config=conf/decode_streaming.yaml
-# Output units: the demo model reads characters (one SentencePiece character model per language);
-# giving a piece count (--nbpe N, or --bpemode) selects SentencePiece pieces instead, and
-# --token_type overrides both.
-token_type=char
+# Output units (asr.sh's --token_type auto): the demo model reads characters (one SentencePiece
+# character model per language); giving a piece count (--nbpe N, or --bpemode) selects SentencePiece
+# pieces instead, and --token_type overrides both.
 # Training processes x threads: asr.sh's --num_procs/--num_threads (default auto: from the cores and
 # the batch size, see README.md).
 # Decoding jobs per test set: the cores, at most 4.
 inference_nj=$(nproc 2>/dev/null || echo 2)
 if [ "${inference_nj}" -gt 4 ]; then inference_nj=4; fi
-for arg in "$@"; do
-    case "${arg}" in
-        --nbpe|--nbpe=*|--bpemode|--bpemode=*) token_type=bpe ;;
-    esac
-done
 
 ./asr.sh \
     --langs "${langs}" \
@@ -40,8 +34,8 @@ done
     --valid_set "${valid_set}" \
     --train_config "${train_config}" \
     --inference_config "${inference_config}" \
-    --token_type "${token_type}" \
     --bpemode unigram \
     --nbpe 128 \
+    --token_type auto \
     --inference_nj "${inference_nj}" \
     "$@"

@@ -32,11 +32,12 @@ import numpy as np
 import torch
 
 from espnet_pathways.asr.encoder.emformer import EmformerEncoder, EmformerEncoderState, iter_chunks
+from espnet_pathways.asr import loader
 from espnet_pathways.asr.search.beam import BeamHypothesis, beam_search
 from espnet_pathways.asr.search.greedy import GreedyState, greedy_search
 from espnet_pathways.asr.streaming_frontend import StreamingFeatureExtractor
 from espnet_pathways.asr.transducer.model import PathwaysTransducerModel
-from espnet_pathways.tasks.lang_list import lang_code_to_id, lang_id_to_code
+from espnet_pathways.utils.lang_list import lang_code_to_id, lang_id_to_code
 
 __all__ = ["DecodingResult", "Speech2Text", "StreamingSpeech2Text", "LangSpec", "activate_pathway"]
 
@@ -62,18 +63,21 @@ def activate_pathway(model: torch.nn.Module, code: Optional[str]) -> None:
     handle = getattr(model, "pathway_masks", None)
     if handle is None:
         return
-    if code is None:
-        if "*" not in getattr(handle, "languages", ()):
-            raise ValueError(
-                f"the model has pathway masks for {list(getattr(handle, 'languages', []))}: "
-                "choose a language with --lang or a 'lang' data entry"
-            )
-        code = "*"
-    handle.activate(code)
+    try:
+        handle.activate(code)  # None: the shared mask
+    except KeyError:
+        if code is not None:
+            raise
+        raise ValueError(
+            f"the model has pathway masks for {list(handle.languages)}: "
+            "choose a language with --lang or a 'lang' data entry"
+        ) from None
 
 
 class Speech2Text:
     """Decode whole utterances with a trained :class:`PathwaysTransducerModel`.
+
+    The model is built by the task's loader (:mod:`espnet_pathways.asr.loader`).
 
     Args:
         asr_train_config: the training run's ``config.yaml``.
@@ -99,9 +103,7 @@ class Speech2Text:
         max_symbols_per_frame: int = 3,
         lang: LangSpec = None,
     ) -> None:
-        from espnet_pathways.tasks.asr import PathwaysASRTask
-
-        model, train_args = PathwaysASRTask.build_model_from_file(asr_train_config, asr_model_file, device)
+        model, train_args = loader.MODEL_LOADER(asr_train_config, asr_model_file, device)
         if not isinstance(model, PathwaysTransducerModel):
             raise ValueError(
                 f"{asr_train_config}: model is {type(model).__name__}, not a pathways_transducer; "

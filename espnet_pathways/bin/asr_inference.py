@@ -38,7 +38,7 @@ from espnet.utils.cli_utils import get_commandline_args
 
 from espnet_pathways.asr.inference import Speech2Text, activate_pathway
 from espnet_pathways.tasks.asr import TRANSDUCER_MODEL, PathwaysASRTask
-from espnet_pathways.tasks.lang_list import lang_code_to_id
+from espnet_pathways.utils.lang_list import lang_code_to_id
 
 __all__ = ["decode_with_espnet", "get_parser", "inference", "main"]
 

@@ -20,11 +20,12 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
 from espnet_pathways.masks import (
+    ATTR,
     SHARED,
     MaskMismatchError,
     MaskSet,
@@ -33,7 +34,7 @@ from espnet_pathways.masks import (
     model_fingerprint,
     prunable_parameters,
 )
-from espnet_pathways.masks.attach import ATTR
+from espnet_pathways.masks.layout import count_params
 from espnet_pathways.masks.report import (
     mask_stats,
     overlap_table,
@@ -41,16 +42,10 @@ from espnet_pathways.masks.report import (
     plot_overlap,
     sparsity_table,
 )
+from espnet_pathways.tasks.registry import load_model
 from espnet_pathways.utils.cli import run_cli
 
-__all__ = ["main", "get_parser", "one_shot_masks", "count_model_params"]
-
-
-def count_model_params(state: Mapping[str, torch.Tensor]) -> int:
-    """Number of parameters in a loaded ESPnet checkpoint (float tensors, pathway buffers excluded)."""
-    return sum(
-        v.numel() for k, v in state.items() if v.is_floating_point() and not k.startswith(f"{ATTR}.")
-    )
+__all__ = ["main", "get_parser", "one_shot_masks"]
 
 
 def one_shot_masks(
@@ -71,13 +66,6 @@ def one_shot_masks(
     )
 
 
-def _build_model(config: Path, model_file: Path) -> torch.nn.Module:
-    from espnet_pathways.tasks.asr import PathwaysASRTask
-
-    model, _ = PathwaysASRTask.build_model_from_file(config, model_file, "cpu")
-    return model
-
-
 def _checked_model_params(maskset: MaskSet, masks_file: Path, model_file: Path) -> int:
     """Parameters in ``model_file``, once checked to be of the architecture the masks were made for."""
     state = torch.load(model_file, map_location="cpu", weights_only=False)
@@ -85,7 +73,7 @@ def _checked_model_params(maskset: MaskSet, masks_file: Path, model_file: Path) 
         maskset.check_model(state)
     except MaskMismatchError as e:
         raise MaskMismatchError(f"mask file {masks_file} was not made for model file {model_file}: {e}") from None
-    return count_model_params(state)
+    return count_params(state)
 
 
 def _cmd_stats(args: argparse.Namespace) -> None:
@@ -119,14 +107,14 @@ def _cmd_plot(args: argparse.Namespace) -> None:
 
 def _cmd_prune(args: argparse.Namespace) -> None:
     sparsity = check_sparsity(args.sparsity, "--sparsity")
-    model = _build_model(Path(args.asr_train_config), Path(args.asr_model_file))
+    model, _ = load_model(args.asr_train_config, args.asr_model_file, "cpu")
     handle = getattr(model, ATTR, None)
     if handle is not None:  # rank the full θ of a model trained with pathway masks
         handle.detach()
     maskset = one_shot_masks(model, sparsity, args.scope, args.languages, args.include, args.exclude)
     maskset.save(args.out, extra={"source": str(args.asr_model_file)})
     logging.info("wrote %s", args.out)
-    print(sparsity_table(maskset, sum(p.numel() for p in model.parameters())))
+    print(sparsity_table(maskset, count_params(dict(model.named_parameters()))))
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -39,13 +39,13 @@ from espnet_pathways.data.mls_reader import (
     read_transcripts,
 )
 from espnet_pathways.utils.fileio import atomic_dir, atomic_write_text, remove_stale_tmp
+from espnet_pathways.utils.lang_list import LANG_LIST
 
 __all__ = ["prepare_mls", "MLSFormatError", "TRAIN_SUBSETS", "LANG_LIST", "main"]
 
 logger = logging.getLogger(__name__)
 
 TRAIN_SUBSETS: tuple[str, ...] = ("1h", "10h", "full")
-LANG_LIST = "lang_list.txt"
 STAMP_NAME = ".mls_prep.json"
 PREP_VERSION = 1
 MERGED_SPLITS: tuple[str, ...] = ("train", "dev")

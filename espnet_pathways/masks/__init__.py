@@ -4,7 +4,7 @@ Public API::
 
     from espnet_pathways.masks import MaskSet, attach, magnitude_masks, prunable_parameters
 
-    params = prunable_parameters(model)                      # {name: Parameter}, SPEC §2 default set
+    params = prunable_parameters(model)                      # {name: Parameter}, the default prunable set P
     keep = magnitude_masks(params, 0.7, scope="global")      # {name: BoolTensor}
     masks = MaskSet({"en": keep, "fr": keep_fr})
     handle = attach(model, masks, mode="hard", lang_list=["en", "fr"])
@@ -12,10 +12,11 @@ Public API::
     masks.save("exp/masks.pwm"); MaskSet.load("exp/masks.pwm")
 """
 
-from espnet_pathways.masks.attach import ATTR, MODES, PassThrough, PathwayHandle, attach
-from espnet_pathways.masks.maskset import SHARED, MaskFileError, MaskMismatchError, MaskSet
+from espnet_pathways.masks.attach import MODES, PassThrough, PathwayHandle, attach
+from espnet_pathways.masks.layout import ATTR, SHARED
+from espnet_pathways.masks.maskset import MaskFileError, MaskMismatchError, MaskSet
 from espnet_pathways.masks.prunable import PrunableSetError, model_fingerprint, prunable_parameters
-from espnet_pathways.masks.ranking import check_sparsity, keep_count, magnitude_masks
+from espnet_pathways.masks.ranking import check_sparsity, keep_count, magnitude_masks, rank_within
 from espnet_pathways.masks.schedules import (
     SCHEDULES,
     SparsitySchedule,
@@ -45,4 +46,5 @@ __all__ = [
     "magnitude_masks",
     "model_fingerprint",
     "prunable_parameters",
+    "rank_within",
 ]

@@ -3,8 +3,9 @@
 Each language l has a *region* r_l, the weights its batches see and train:
 
 - ``hard`` mode: r_l = m_l (the language's mask);
-- ``soft`` mode: r_l = m_l ∪ F_l, with the free zone F_l = 1 − ∪_{k≠l} m_k (SPEC §4; with a single
-  mask this is every weight: pruned weights were zeroed at the event but stay trainable).
+- ``soft`` mode: r_l = m_l ∪ F_l, with the free zone F_l = 1 − ∪_{k≠l} m_k (Dynamic ASR Pathways'
+  adaptive masking; with a single mask this is every weight: pruned weights were zeroed at the
+  event but stay trainable).
 
 The parameters hold the active language's effective weights θ ⊙ r_l *in place*; the rest of θ (weights
 of other pathways) waits in a stash. So the forward pass costs nothing extra and no weight is copied
@@ -47,11 +48,11 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from espnet_pathways.masks.maskset import SHARED, MaskMismatchError, MaskSet
+from espnet_pathways.masks.layout import ATTR, SHARED, buffer_name, mask_key
+from espnet_pathways.masks.maskset import MaskMismatchError, MaskSet
 
-__all__ = ["attach", "PathwayHandle", "PassThrough", "ATTR", "MODES"]
+__all__ = ["attach", "PathwayHandle", "PassThrough", "MODES"]
 
-ATTR = "pathway_masks"
 MODES = ("hard", "soft")
 
 LangSpec = Union[None, str, Sequence[str], torch.Tensor]
@@ -92,18 +93,13 @@ class PassThrough(nn.Module):
         return x
 
 
-def _key(name: str) -> str:
-    """Buffer name for a parameter name (buffer names cannot hold dots)."""
-    return name.replace(".", "__")
-
-
 class _Buffers(nn.Module):
     """An ordered list of buffers named after parameters."""
 
     def __init__(self, names: Sequence[str], tensors: Sequence[torch.Tensor], persistent: bool) -> None:
         super().__init__()
         for name, tensor in zip(names, tensors):
-            self.register_buffer(_key(name), tensor, persistent=persistent)
+            self.register_buffer(buffer_name(name), tensor, persistent=persistent)
 
     def list(self) -> List[torch.Tensor]:
         return list(self._buffers.values())
@@ -219,7 +215,7 @@ class PathwayHandle(PassThrough):
         self.masking = not all(bool(r.all()) for regs in self.regions.values() for r in regs)
 
     def _default_language(self) -> str:
-        return SHARED if SHARED in self.languages else self.languages[0]
+        return mask_key(self.languages, None) or self.languages[0]
 
     # ----------------------------------------------------- weights in place
     @torch.no_grad()
@@ -286,24 +282,20 @@ class PathwayHandle(PassThrough):
         self._scatter(self.active or self._default_language())
 
     # ------------------------------------------------------------- public API
-    def activate(self, lang: str) -> None:
-        """Make ``lang``'s pathway the active one (falls back to the shared mask ``"*"``)."""
+    def activate(self, lang: Optional[str]) -> None:
+        """Make ``lang``'s pathway the active one (falls back to the shared mask ``"*"``; None: that one)."""
         lang = self.resolve(lang)
         if self._group and (self._mixed or lang != self.active):
             self._check_group(lang)
         if lang != self.active:
             self._scatter(lang, gathered=False)
 
-
-    def resolve(self, lang: str) -> str:
-        """The mask-set key used for language ``lang``."""
-        if lang in self.languages:
-            return lang
-        if SHARED in self.languages:
-            return SHARED
-        raise KeyError(
-            f"language {lang!r} has no pathway (mask set languages: {', '.join(self.languages)})"
-        )
+    def resolve(self, lang: Optional[str]) -> str:
+        """The mask-set key used for language ``lang`` (None: the shared mask)."""
+        key = mask_key(self.languages, lang)
+        if key is None:
+            raise KeyError(f"language {lang!r} has no pathway (mask set languages: {', '.join(self.languages)})")
+        return key
 
     def activate_batch(self, lang: LangSpec) -> None:
         """Activate the pathway of a batch's languages (ids into ``lang_list`` or codes).

@@ -2,7 +2,7 @@
 
 A :class:`MaskSet` maps language → {parameter name → BoolTensor} (True = weight kept). The key
 ``"*"`` (:data:`SHARED`) holds a language-agnostic mask. Every language covers the same tensors with
-the same shapes. Notation (SPEC §2): P = prunable tensors, m_l = mask of language l.
+the same shapes. Notation: P = prunable tensors, m_l = mask of language l.
 
 The mask file is packed, one bit per prunable weight per language, after a small JSON header
 (parameter names, shapes, languages, sparsity, method, model fingerprint). Header and payload each
@@ -26,12 +26,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 import torch
 
+from espnet_pathways.masks.layout import parse_state_key
 from espnet_pathways.masks.prunable import model_fingerprint
 from espnet_pathways.utils.fileio import atomic_path
 
-__all__ = ["MaskSet", "SHARED", "MaskFileError", "MaskMismatchError"]
+__all__ = ["MaskSet", "MaskFileError", "MaskMismatchError"]
 
-SHARED = "*"
 _FORMAT_VERSION = 2
 _MAGIC = b"PWMASKS" + bytes([_FORMAT_VERSION])
 _PREFIX = "<QI"  # header length, header CRC32
@@ -176,17 +176,16 @@ class MaskSet:
         return cls({l: {n: torch.ones(d, dtype=torch.bool) for n, d in dims.items()} for l in languages}, **kwargs)
 
     @classmethod
-    def from_state_dict(cls, state: Mapping[str, torch.Tensor], prefix: str = "pathway_masks.") -> Optional["MaskSet"]:
+    def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> Optional["MaskSet"]:
         """The masks stored in a model checkpoint by an attached handle (None if it has none).
 
         Averaged checkpoints hold fractions instead of booleans: any non-zero value counts as kept.
         """
         masks: Dict[str, Masks] = {}
-        head = prefix + "masks."
         for key, value in state.items():
-            if key.startswith(head):
-                lang, _, buffer = key[len(head) :].partition(".")
-                masks.setdefault(lang, {})[buffer.replace("__", ".")] = value != 0
+            parsed = parse_state_key(key)
+            if parsed is not None:
+                masks.setdefault(parsed[0], {})[parsed[1]] = value != 0
         return cls(masks) if masks else None
 
     def replace(self, lang: str, masks: Mapping[str, torch.Tensor]) -> "MaskSet":

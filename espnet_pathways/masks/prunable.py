@@ -1,4 +1,4 @@
-"""Which tensors of a model are prunable (the set P of SPEC §2), chosen by parameter name.
+"""Which tensors of a model are prunable (the set P), chosen by parameter name.
 
 The default set is every weight matrix of ``nn.Linear``, ``nn.Conv1d/2d/3d``, the input/hidden
 matrices of recurrent layers and cells (``weight_ih_l*``, ``weight_hh_l*``) and the packed input projection of

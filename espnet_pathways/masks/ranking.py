@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 import torch
 
-__all__ = ["magnitude_masks", "keep_count", "check_sparsity"]
+__all__ = ["magnitude_masks", "rank_within", "keep_count", "check_sparsity"]
 
 _CHUNK = 1 << 18
 # Radix levels over the 31 value bits of |w|: (shift, bins) from the most significant bits down.
@@ -177,3 +177,33 @@ def magnitude_masks(
         for value, cand, out in zip(values, cands, masks):
             _rank([value], [cand], sparsity, [out])
     return dict(zip(names, masks))
+
+
+def rank_within(
+    tensors: Mapping[str, torch.Tensor],
+    sparsity: float,
+    scope: str,
+    candidates: Optional[Mapping[str, torch.Tensor]] = None,
+) -> Dict[str, torch.Tensor]:
+    """Keep the largest ``(1 - sparsity) * |P|`` weights, chosen among ``candidates`` only.
+
+    Unlike :func:`magnitude_masks`, whose sparsity is relative to the candidates, the sparsity here
+    is over all weights P (per tensor for ``layerwise``): this is how a pathway is re-ranked inside
+    its region at the schedule's sparsity.
+    """
+    if candidates is None:
+        return magnitude_masks(tensors, sparsity, scope)
+    groups = [list(tensors)] if scope == "global" else [[n] for n in tensors]
+    out: Dict[str, torch.Tensor] = {}
+    for names in groups:
+        total = sum(tensors[n].numel() for n in names)
+        available = sum(int(candidates[n].sum()) for n in names)
+        keep = min(keep_count(total, sparsity), available)
+        if keep == 0:
+            out.update({n: torch.zeros_like(candidates[n], dtype=torch.bool) for n in names})
+            continue
+        relative = 1.0 - keep / available
+        out.update(
+            magnitude_masks({n: tensors[n] for n in names}, relative, "global", {n: candidates[n] for n in names})
+        )
+    return {n: out[n] for n in tensors}

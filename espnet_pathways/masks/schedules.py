@@ -1,4 +1,4 @@
-"""Sparsity schedules (SPEC §3) as pure functions of the pruning event or the optimizer step.
+"""Sparsity schedules (cubic, geometric, constant) as pure functions of the pruning event or the optimizer step.
 
 Steps count completed optimizer steps: an event at step ``t`` happens right after the ``t``-th
 optimizer step (``t = 0``: before training starts). Events fire at ``start + k * interval``.

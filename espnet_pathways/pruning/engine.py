@@ -1,4 +1,4 @@
-"""The pruning engine: runs a pruning method (SPEC §4) from the optimizer's steps.
+"""The pruning engine: runs a pruning method (IMP, LTH, LAP, adaptive, pathways) from the optimizer's steps.
 
 The engine is an ``nn.Module`` registered as ``model.pathway_pruning`` next to the masks
 (``model.pathway_masks``, see :mod:`espnet_pathways.masks.attach`). Its state (optimizer steps
@@ -31,49 +31,20 @@ from espnet_pathways.masks import (
     PassThrough,
     PathwayHandle,
     attach,
-    magnitude_masks,
     model_fingerprint,
     prunable_parameters,
+    rank_within,
 )
+from espnet_pathways.masks.layout import mask_key
 from espnet_pathways.pruning.config import PruningConfig, PruningConfigError
 
 __all__ = [
-    "PruningEngine", "ENGINE_ATTR", "INIT_SPARSITY_TOLERANCE", "attach_pruning", "load_init_masks", "rank_within",
+    "PruningEngine", "ENGINE_ATTR", "INIT_SPARSITY_TOLERANCE", "attach_pruning", "load_init_masks",
 ]
 
 ENGINE_ATTR = "pathway_pruning"
 INIT_SPARSITY_TOLERANCE = 0.01
 """Largest difference between an ``init_masks`` pathway's sparsity and ``initial_sparsity``."""
-
-
-def rank_within(
-    tensors: Mapping[str, torch.Tensor],
-    sparsity: float,
-    scope: str,
-    candidates: Optional[Mapping[str, torch.Tensor]] = None,
-) -> Dict[str, torch.Tensor]:
-    """Keep the largest ``(1 - sparsity) * |P|`` weights, chosen among ``candidates`` only.
-
-    Unlike :func:`magnitude_masks`, whose sparsity is relative to the candidates, the sparsity here
-    is over all weights P (per tensor for ``layerwise``): this is how a pathway is re-ranked inside
-    its region at the schedule's sparsity.
-    """
-    if candidates is None:
-        return magnitude_masks(tensors, sparsity, scope)
-    groups = [list(tensors)] if scope == "global" else [[n] for n in tensors]
-    out: Dict[str, torch.Tensor] = {}
-    for names in groups:
-        total = sum(tensors[n].numel() for n in names)
-        available = sum(int(candidates[n].sum()) for n in names)
-        keep = min(int(round((1.0 - sparsity) * total)), available)
-        if keep == 0:
-            out.update({n: torch.zeros_like(candidates[n], dtype=torch.bool) for n in names})
-            continue
-        relative = 1.0 - keep / available
-        out.update(
-            magnitude_masks({n: tensors[n] for n in names}, relative, "global", {n: candidates[n] for n in names})
-        )
-    return {n: out[n] for n in tensors}
 
 
 def _layout_difference(model: Mapping[str, torch.Size], masks: Mapping[str, torch.Size]) -> str:
@@ -244,13 +215,13 @@ class PruningEngine(PassThrough):
         against the model, the run's languages and ``initial_sparsity``; errors name the file."""
         languages = self.handle.languages
         found = self._init_mask_files(languages)
-        missing = [l for l in languages if l not in found and SHARED not in found]
+        keys = {l: mask_key(found, l) for l in languages}
+        missing = [l for l, k in keys.items() if k is None]
         if missing:
             raise PruningConfigError(
                 f"pruning_conf.init_masks: no mask for language(s) {missing} in {self.config.init_masks} "
                 f"(languages {sorted(found)})"
             )
-        keys = {l: l if l in found else SHARED for l in languages}
         for key in dict.fromkeys(keys.values()):
             self._check_initial_sparsity(key, *found[key])
         return MaskSet({l: found[k][1][k] for l, k in keys.items()}, method=self.config.method)

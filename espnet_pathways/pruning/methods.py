@@ -1,4 +1,4 @@
-"""The pruning methods (SPEC §4), one record of traits each; torch-free, so the recipe can import it.
+"""The pruning methods, one record of traits each; torch-free, so the recipe can import it.
 
 imp/lth: monolingual magnitude pruning (LTH rewinds to θ0 after each event); lap: one shared mask
 on mixed-language data; adaptive_*: soft pruning with re-ranking every ``adapt_interval`` steps;

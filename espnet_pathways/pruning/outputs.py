@@ -18,7 +18,7 @@ from typing import Dict, List, Tuple
 import torch
 
 from espnet_pathways.masks import MaskSet
-from espnet_pathways.masks.attach import ATTR, _key
+from espnet_pathways.masks.layout import count_params, state_key
 from espnet_pathways.masks.report import (
     mask_stats, overlap_table, plot_layer_sparsity, plot_overlap, pyplot, save_png, sparsity_table,
 )
@@ -48,7 +48,7 @@ def remask_checkpoint(path: Path, maskset: MaskSet) -> None:
         state[name] = state[name] * keep.to(state[name].dtype)
     for lang in maskset.languages:
         for name in maskset.names:
-            key = f"{ATTR}.masks.{lang}.{_key(name)}"
+            key = state_key(lang, name)
             if key in state:
                 state[key] = maskset[lang][name].clone()
     with atomic_path(path) as tmp:
@@ -138,7 +138,7 @@ def write_pruning_outputs(model: torch.nn.Module, engine, exp_dir: Path) -> Dict
     remove_stale_tmp(exp_dir, [MASKS_FILE, *(p.name for p in averaged)])
     remove_stale_tmp(report_dir, REPORT_FILES.values())
     maskset = model.pathway_masks.maskset()
-    total = sum(p.numel() for n, p in model.named_parameters())
+    total = count_params(dict(model.named_parameters()))
     written = _write_report(maskset, engine, total, report_dir)
     for path in averaged:
         remask_checkpoint(path, maskset)

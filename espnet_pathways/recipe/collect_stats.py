@@ -28,6 +28,7 @@ from espnet2.bin.aggregate_stats_dirs import aggregate_stats_dirs
 
 from espnet_pathways.data.kaldi import read_kaldi_file
 from espnet_pathways.utils.cli import run_cli
+from espnet_pathways.recipe.datadir import LANG_LIST
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.split_decode import split_scp
 from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
@@ -63,8 +64,7 @@ def collect_stats(
     """Run stage 10 (see the module docstring); returns False when it was up to date."""
     if not train_config.is_file():
         raise FileNotFoundError(f"missing training config: {train_config}")
-    lang_list = train_dir / "lang_list.txt"
-    common = token_args(token_dir, lang_list) + data_args(train_dir, valid_dir)
+    common = token_args(token_dir, train_dir / LANG_LIST) + data_args(train_dir, valid_dir)
     params = {"step": "collect_stats", "args": common, "fs": fs, "asr_args": list(asr_args), "module": module}
     inputs = [d / name for d in (train_dir, valid_dir) for name, _, _ in DATA_ENTRIES]
     fp = fingerprint(params, inputs + [token_dir / TOKEN_LIST_NAME, train_config])

@@ -1,40 +1,24 @@
 """The recipe's view of Kaldi data directories, on top of :mod:`espnet_pathways.data.kaldi`.
 
 Adds what the stages need beyond reading and writing single files: reading a chosen set of
-per-utterance files with one shared key set, writing a subset of utterances, and ``lang_list.txt``.
+per-utterance files with one shared key set, writing a subset of utterances; the language list is
+:mod:`espnet_pathways.utils.lang_list`'s.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Sequence, Union
+from typing import Dict, Iterable, Mapping, Sequence, Union
 
 from espnet_pathways.data.kaldi import read_kaldi_file, utt2spk_to_spk2utt, write_kaldi_file
+from espnet_pathways.utils.lang_list import LANG_LIST, read_lang_list  # re-exported: the stages' language list
 
-__all__ = ["PER_UTT_FILES", "read_lang_list", "read_data_dir", "write_data_subset", "single_language"]
+__all__ = ["PER_UTT_FILES", "LANG_LIST", "read_lang_list", "read_data_dir", "write_data_subset", "single_language"]
 
 # Per-utterance files of a raw data directory, in the order they are checked.
 PER_UTT_FILES = ("wav.scp", "text", "utt2spk", "utt2lang", "utt2category")
 
 PathLike = Union[str, Path]
-
-
-def read_lang_list(path: PathLike) -> List[str]:
-    """Read ``lang_list.txt`` (one language code a line; the line order gives the ids 0, 1, ...)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"missing language list: {path}")
-    langs: List[str] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        lang = line.strip()
-        if not lang or len(lang.split()) != 1:
-            raise ValueError(f"{path}:{lineno}: expected one language code, got {line!r}")
-        if lang in langs:
-            raise ValueError(f"{path}:{lineno}: repeated language {lang!r}")
-        langs.append(lang)
-    if not langs:
-        raise ValueError(f"{path}: empty language list")
-    return langs
 
 
 def read_data_dir(path: PathLike, files: Sequence[str] = PER_UTT_FILES) -> Dict[str, Dict[str, str]]:

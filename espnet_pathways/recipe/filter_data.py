@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from espnet_pathways.utils.cli import run_cli
-from espnet_pathways.recipe.datadir import PER_UTT_FILES, read_data_dir, write_data_subset
+from espnet_pathways.recipe.datadir import LANG_LIST, PER_UTT_FILES, read_data_dir, write_data_subset
 from espnet_pathways.recipe.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_dir
 
 __all__ = ["FORMATTED_FILES", "select_utterances", "filter_data_dir", "main"]
 
 FORMATTED_FILES = PER_UTT_FILES + ("utt2lang_id", "utt2num_samples")
-_COPIED = ("lang_list.txt", "feats_type")
+_COPIED = (LANG_LIST, "feats_type")
 
 
 def select_utterances(

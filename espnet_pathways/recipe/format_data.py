@@ -28,7 +28,7 @@ import soundfile
 from espnet_pathways.data.audio import decode_problem, error_text
 from espnet_pathways.data.parallel import parallel_map
 from espnet_pathways.utils.cli import run_cli
-from espnet_pathways.recipe.datadir import PER_UTT_FILES, read_data_dir, read_lang_list, write_data_subset
+from espnet_pathways.recipe.datadir import LANG_LIST, PER_UTT_FILES, read_data_dir, read_lang_list, write_data_subset
 from espnet_pathways.recipe.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_dir, remove_stale_tmp
 
@@ -98,7 +98,7 @@ def format_data_dir(src: Path, dst: Path, lang_list: Path, fs: Optional[int] = N
     remove_stale_tmp(dst.parent, [dst.name])  # what a killed run left
     with atomic_dir(dst) as tmp:
         write_data_subset(tmp, tables, tables["wav.scp"])
-        shutil.copyfile(lang_list, tmp / "lang_list.txt")
+        shutil.copyfile(lang_list, tmp / LANG_LIST)
         (tmp / "feats_type").write_text("raw\n", encoding="utf-8")
         write_stamp(tmp / STAMP_NAME, fp, params)
     logging.info("%s: %d utterances, %d speakers", dst, len(tables["wav.scp"]), len(set(tables["utt2spk"].values())))
@@ -109,7 +109,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--src", type=Path, required=True, help="Kaldi data directory")
     parser.add_argument("--dst", type=Path, required=True, help="output directory (dump/raw/...)")
-    parser.add_argument("--lang_list", type=Path, required=True, help="lang_list.txt (one code a line)")
+    parser.add_argument("--lang_list", type=Path, required=True, help=f"{LANG_LIST} (one code a line)")
     parser.add_argument("--fs", type=int, default=0, help="required sample rate in Hz (0: any)")
     parser.add_argument("--nj", type=int, default=1, help="processes checking (and fully decoding) the audio")
     return parser

@@ -16,9 +16,10 @@ from typing import Iterable, List, Mapping, Optional
 
 import torch
 
-from espnet_pathways.masks import SHARED, MaskSet
+from espnet_pathways.masks import MaskSet
+from espnet_pathways.masks.layout import mask_key
 
-__all__ = ["PathwaySparsity", "load_model_state", "checkpoint_masks", "mask_key", "pathway_sparsity", "percent", "pathway_lines"]
+__all__ = ["PathwaySparsity", "load_model_state", "checkpoint_masks", "pathway_sparsity", "percent", "pathway_lines"]
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,6 @@ def load_model_state(model_file: Path) -> Mapping[str, torch.Tensor]:
 def checkpoint_masks(model_file: Path) -> Optional[MaskSet]:
     """The masks stored in an ESPnet model file (None for a dense model)."""
     return MaskSet.from_state_dict(load_model_state(model_file))
-
-
-def mask_key(masks: MaskSet, lang: str) -> Optional[str]:
-    """The mask decoding ``lang`` uses: its own, else the shared one, else None."""
-    if lang in masks:
-        return lang
-    if SHARED in masks:
-        return SHARED
-    return None
 
 
 def pathway_sparsity(masks: MaskSet, langs: Iterable[str], total_params: int) -> List[PathwaySparsity]:

@@ -1,4 +1,4 @@
-"""Stages 12-13 of a phases file: decode and score every phase marked for decoding.
+"""Stages 12-13: decode and score every phase marked for decoding (a single config is one phase).
 
 Which phases: ``decode: true``, or by default the last phase and every pruning phase
 (:func:`espnet_pathways.recipe.phases.decoded_phases`). Which sets: a phase with ``languages``
@@ -6,8 +6,8 @@ Which phases: ``decode: true``, or by default the last phase and every pruning p
 pathway models) every test set; each set is decoded with ``--lang <the set's language>``. Each
 phase decodes ``<exp>/<model_file>`` with ``<exp>/config.yaml`` into ``<exp>/decode_<tag>/``
 (:mod:`espnet_pathways.recipe.decode`, skipped when up to date), is scored into ``<exp>/RESULTS.md``
-(:mod:`espnet_pathways.recipe.score`, with the pathway sparsity of its masks), and stage 13 ends
-with the combined ``<expdir>/RESULTS.md`` (:mod:`espnet_pathways.recipe.phase_results`).
+(:mod:`espnet_pathways.recipe.score`, with the pathway sparsity of its masks), and stage 13 of a
+phases file ends with the combined ``<expdir>/RESULTS.md`` (:mod:`espnet_pathways.recipe.phase_results`).
 
 Usage::
 
@@ -17,6 +17,7 @@ Usage::
         --inference_config conf/decode_streaming.yaml --inference_nj 4
     python -m espnet_pathways.recipe.phase_eval score --phases_config ... --expdir exp --langs ... \
         --data_root dump/raw --test_sets ... --inference_tag ... --cmd "./run.sh --stage 13"
+    # one config: --train_config conf/train.yaml --asr_exp exp/asr_x instead of --phases_config
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def decode_phases(
 
 def score_phases(
     phases: Sequence[Phase],
-    expdir: Path,
+    expdir: Optional[Path],
     data_root: Path,
     test_sets: Sequence[str],
     inference_tag: str,
@@ -106,10 +107,13 @@ def score_phases(
     langs: Optional[Sequence[str]] = None,
     title: str = "",
 ) -> Path:
-    """Score every planned phase (its ``RESULTS.md``), then write ``<expdir>/RESULTS.md`` (stage 13)."""
+    """Score every planned phase (its ``RESULTS.md``), then write ``<expdir>/RESULTS.md`` (stage 13);
+    returns its path (``expdir`` None: no combined table; the last phase's ``RESULTS.md``)."""
     for phase, sets in eval_plan(phases, data_root, test_sets):
-        results = score_decode_dir(decode_dir_of(phase, inference_tag), Path(data_root), sets, sclite, cmd)
-        logging.info("phase %s: %s", phase.name, results)
+        path = score_decode_dir(decode_dir_of(phase, inference_tag), Path(data_root), sets, sclite, cmd)
+        logging.info("phase %s: %s", phase.name, path)
+    if expdir is None:
+        return path
     path = write_results_table(phases, expdir, inference_tag, langs, title)
     logging.info("combined results: %s", path)
     return path
@@ -152,8 +156,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 python=args.python, module=args.inference_module,
             )
         else:
-            score_phases(
-                phases, args.expdir, args.data_root, test_sets, args.inference_tag,
+            score_phases(  # one config: its RESULTS.md only
+                phases, args.expdir if args.phases_config else None, args.data_root, test_sets, args.inference_tag,
                 find_sclite(args.sclite), args.cmd, langs, str(args.phases_config),
             )
 

@@ -52,10 +52,14 @@ Keys of a phase (``name``, ``config`` and ``exp`` are required):
   test sets of those languages; every other phase on every test set. Each set is decoded with
   ``--lang <the set's language>``, which selects that language's pathway.
 
+Each :class:`Phase` reads its config files once (:attr:`Phase.config_dict`); the stages ask it for
+the pruning method, the ``--pruning_conf`` overrides and the batch options (:meth:`Phase.run_options`).
+
 Usage (prints a field of the phases, one line each, for the stage script)::
 
     python -m espnet_pathways.recipe.phases --phases_config conf/phases.yaml --expdir exp \
         --langs "en fr" --which last --field exp
+    # one phase: --train_config conf/train.yaml --asr_exp exp/asr_x instead of --phases_config
 """
 
 from __future__ import annotations
@@ -65,31 +69,29 @@ import copy
 import json
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from espnet_pathways.pruning.methods import find_method
+from espnet_pathways.pruning.methods import PruningMethod, find_method
 from espnet_pathways.utils.cli import run_cli
-from espnet_pathways.recipe.datadir import read_lang_list
+from espnet_pathways.recipe.datadir import LANG_LIST, read_lang_list
 from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = [
     "Phase",
+    "RunOptions",
+    "ESPNET_DEFAULTS",
     "MASKS_FILE",
     "MERGED_CONFIG",
     "load_phases",
     "select_phases",
     "selected",
-    "add_selection_arguments",
     "single_phase",
     "merge_configs",
-    "write_phase_config",
-    "phase_config",
-    "pruning_method",
     "init_mask_phases",
-    "pruning_args",
     "decoded_phases",
     "parse_langs",
     "add_phases_arguments",
@@ -101,11 +103,43 @@ _KEYS = {"name", "config", "exp", "init_from", "args", "languages", "foreach_lan
          "seeds"}
 MASKS_FILE = "masks.pwm"
 MERGED_CONFIG = "phase_config.yaml"
+# ESPnet's defaults of the training options read by :meth:`Phase.run_options`
+ESPNET_DEFAULTS = {"batch_type": "folded", "batch_size": 20, "accum_grad": 1, "max_epoch": 40,
+                   "num_iters_per_epoch": None}
+_SIZED_BATCH_TYPES = ("folded", "sorted", "unsorted")  # batches of batch_size utterances (others fill batch_bins)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The batch and schedule options a phase's training uses."""
+
+    batch_type: str
+    batch_size: Optional[int]  # utterances per batch; None: the batch type fills batch_bins
+    accum_grad: int
+    max_epoch: int
+    num_iters_per_epoch: Optional[int]  # None: an epoch is a pass over the data
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    return None if value is None or str(value).lower() in ("none", "null") else int(value)
+
+
+def _last_option(args: Sequence[str], key: str) -> Optional[str]:
+    """The value of the last ``--key v`` / ``--key=v`` of ``args`` (None: not given)."""
+    for i in range(len(args) - 1, -1, -1):
+        if args[i] == f"--{key}" and i + 1 < len(args):
+            return args[i + 1]
+        if args[i].startswith(f"--{key}="):
+            return args[i].split("=", 1)[1]
+    return None
 
 
 @dataclass(frozen=True)
 class Phase:
     """One training run: ``config`` into ``exp_dir``, optionally initialised from an earlier phase.
+
+    Its config files are read and merged once, on first use (:attr:`config_dict`); the pruning
+    method, the ``--pruning_conf`` overrides and the batch options derive from that dict.
 
     Attributes:
         config: the file ESPnet gets (``<exp_dir>/phase_config.yaml`` when ``sources`` are merged).
@@ -144,6 +178,93 @@ class Phase:
     @property
     def label(self) -> str:
         return self.origin or f"phase {self.name!r}"
+
+    @cached_property
+    def config_dict(self) -> Dict[str, Any]:
+        """The training config: the ``sources`` merged (:func:`merge_configs`), read once."""
+        merged: Dict[str, Any] = {}
+        for source in self.sources or (self.config,):
+            merged = merge_configs(merged, _read_config(Path(source), self))
+        return merged
+
+    @property
+    def pruning_conf(self) -> Mapping[str, Any]:
+        """The config's ``pruning_conf`` (empty: dense training)."""
+        conf = self.config_dict.get("pruning_conf") or {}
+        if not isinstance(conf, Mapping):
+            raise ValueError(f"{self.label}: pruning_conf must be a mapping, got {conf!r}")
+        return conf
+
+    @property
+    def method_name(self) -> Optional[str]:
+        """``pruning_conf.method`` (None: dense training)."""
+        return self.pruning_conf.get("method")
+
+    @property
+    def method(self) -> Optional[PruningMethod]:
+        """The traits of the pruning method (None: dense training, or a name ESPnet will refuse)."""
+        return find_method(self.method_name)
+
+    def run_options(self, extra: Sequence[str] = ()) -> RunOptions:
+        """The batch and schedule options of a run with the phase's ``args`` then ``extra``: the last
+        ``--key`` given, else the config's, else ESPnet's default."""
+        args = list(self.args) + list(extra)
+
+        def value(key: str) -> Any:
+            given = _last_option(args, key)
+            return self.config_dict.get(key, ESPNET_DEFAULTS[key]) if given is None else given
+
+        kind = str(value("batch_type"))
+        return RunOptions(
+            batch_type=kind,
+            batch_size=int(value("batch_size")) if kind in _SIZED_BATCH_TYPES else None,
+            accum_grad=int(value("accum_grad")),
+            max_epoch=int(value("max_epoch")),
+            num_iters_per_epoch=_int_or_none(value("num_iters_per_epoch")),
+        )
+
+    def write_config(self) -> Path:
+        """The config file ESPnet gets; for several ``sources``, ``<exp>/phase_config.yaml`` is
+        (re)written from :attr:`config_dict` when its contents change."""
+        conf = self.config_dict  # every source exists and is a mapping
+        if len(self.sources) > 1:
+            header = "".join([f"# Written by espnet_pathways.recipe.phases for phase {self.name}: merge of\n"]
+                             + [f"#   {s}\n" for s in self.sources])
+            text = header + yaml.safe_dump(conf, sort_keys=False, allow_unicode=True)
+            if not self.config.is_file() or self.config.read_text(encoding="utf-8") != text:
+                atomic_write_text(self.config, text)
+        return self.config
+
+    def pruning_args(self, phases: Sequence["Phase"]) -> List[str]:
+        """``--pruning_conf`` overrides: ``init_masks`` from ``init_masks_from`` and ``languages``
+        from ``languages`` (checked against the config's ``pruning_conf``)."""
+        conf = self.pruning_conf
+        out: List[str] = []
+        if self.init_masks_from:
+            if not conf:
+                raise ValueError(f"{self.label}: init_masks_from needs a config with pruning_conf ({self.config})")
+            if conf.get("init_masks"):
+                raise ValueError(f"{self.label}: give init_masks in the config or init_masks_from in the phases file, not both")
+            files = []
+            for source in init_mask_phases(self, phases):
+                if not source.masks_file.is_file():
+                    raise FileNotFoundError(
+                        f"{self.label}: init_masks_from: phase {source.name!r} left no {source.masks_file} "
+                        "(is it a pruning phase, and did it finish?)"
+                    )
+                files.append(str(source.masks_file))
+            out += ["--pruning_conf", "init_masks=" + json.dumps(files)]
+        if not (self.languages and conf) or (self.method is not None and not self.method.per_language):
+            return out  # LAP prunes one shared mask
+        given = conf.get("languages")
+        if isinstance(given, str):
+            given = [given]
+        if given is not None and list(given) != list(self.languages):
+            raise ValueError(
+                f"{self.label}: languages {list(self.languages)} differ from pruning_conf.languages {given} "
+                f"of {self.config}"
+            )
+        return out + ["--pruning_conf", "languages=" + json.dumps(list(self.languages))]
 
 
 def single_phase(train_config: Path, asr_exp: Path) -> List[Phase]:
@@ -408,42 +529,6 @@ def _read_config(path: Path, phase: Phase) -> Dict[str, Any]:
     return doc
 
 
-def phase_config(phase: Phase) -> Dict[str, Any]:
-    """The training config of ``phase`` as a dict (its sources merged)."""
-    sources = phase.sources or (phase.config,)
-    merged: Dict[str, Any] = {}
-    for source in sources:
-        merged = merge_configs(merged, _read_config(Path(source), phase))
-    return merged
-
-
-def write_phase_config(phase: Phase) -> Path:
-    """Write ``<exp>/phase_config.yaml`` for a phase with several config files (only when its
-    contents change); returns the config file ESPnet gets."""
-    if len(phase.sources) <= 1:
-        if not phase.config.is_file():
-            raise FileNotFoundError(f"{phase.label}: missing config {phase.config}")
-        return phase.config
-    header = "".join(
-        [f"# Written by espnet_pathways.recipe.phases for phase {phase.name}: merge of\n"]
-        + [f"#   {s}\n" for s in phase.sources]
-    )
-    text = header + yaml.safe_dump(phase_config(phase), sort_keys=False, allow_unicode=True)
-    if not phase.config.is_file() or phase.config.read_text(encoding="utf-8") != text:
-        atomic_write_text(phase.config, text)
-    return phase.config
-
-
-def pruning_method(phase: Phase) -> Optional[str]:
-    """``pruning_conf.method`` of the phase's config (None: dense training)."""
-    conf = phase_config(phase).get("pruning_conf")
-    if not conf:
-        return None
-    if not isinstance(conf, Mapping):
-        raise ValueError(f"{phase.label}: pruning_conf must be a mapping, got {conf!r}")
-    return conf.get("method")
-
-
 # ---------------------------------------------------------------- training options
 
 
@@ -451,41 +536,6 @@ def init_mask_phases(phase: Phase, phases: Sequence[Phase]) -> List[Phase]:
     """The phases named by ``phase.init_masks_from``."""
     by_name = {p.name: p for p in phases}
     return [by_name[name] for name in phase.init_masks_from]
-
-
-def pruning_args(phase: Phase, phases: Sequence[Phase]) -> List[str]:
-    """``--pruning_conf`` overrides of a phase: ``init_masks`` from ``init_masks_from`` and
-    ``languages`` from ``languages`` (checked against the config's ``pruning_conf``)."""
-    conf = phase_config(phase).get("pruning_conf") or {}
-    out: List[str] = []
-    if phase.init_masks_from:
-        if not conf:
-            raise ValueError(f"{phase.label}: init_masks_from needs a config with pruning_conf ({phase.config})")
-        if conf.get("init_masks"):
-            raise ValueError(f"{phase.label}: give init_masks in the config or init_masks_from in the phases file, not both")
-        files = []
-        for source in init_mask_phases(phase, phases):
-            if not source.masks_file.is_file():
-                raise FileNotFoundError(
-                    f"{phase.label}: init_masks_from: phase {source.name!r} left no {source.masks_file} "
-                    "(is it a pruning phase, and did it finish?)"
-                )
-            files.append(str(source.masks_file))
-        out += ["--pruning_conf", "init_masks=" + json.dumps(files)]
-    if not (phase.languages and conf):
-        return out
-    method = find_method(conf.get("method"))
-    if method is not None and not method.per_language:  # LAP prunes one shared mask
-        return out
-    given = conf.get("languages")
-    if isinstance(given, str):
-        given = [given]
-    if given is not None and list(given) != list(phase.languages):
-        raise ValueError(
-            f"{phase.label}: languages {list(phase.languages)} differ from pruning_conf.languages {given} "
-            f"of {phase.config}"
-        )
-    return out + ["--pruning_conf", "languages=" + json.dumps(list(phase.languages))]
 
 
 # ---------------------------------------------------------------- decoding
@@ -498,7 +548,7 @@ def decoded_phases(phases: Sequence[Phase]) -> List[Phase]:
     for i, phase in enumerate(phases):
         decode = phase.decode
         if decode is None:
-            decode = i == len(phases) - 1 or pruning_method(phase) is not None
+            decode = i == len(phases) - 1 or phase.method_name is not None
         if decode:
             out.append(phase)
     return out
@@ -508,7 +558,7 @@ def decoded_phases(phases: Sequence[Phase]) -> List[Phase]:
 
 
 def parse_langs(langs: Optional[str], lang_list: Optional[Path]) -> Optional[List[str]]:
-    """The language list from ``--langs "en fr"`` or a ``lang_list.txt`` (None when neither)."""
+    """The language list from ``--langs "en fr"`` or a language list file (None when neither)."""
     if lang_list is not None:
         return read_lang_list(lang_list)
     if langs:
@@ -517,22 +567,20 @@ def parse_langs(langs: Optional[str], lang_list: Optional[Path]) -> Optional[Lis
 
 
 def add_phases_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every phases CLI takes: the phases file, the exp dir and the languages."""
-    parser.add_argument("--phases_config", type=Path, required=True)
-    parser.add_argument("--expdir", type=Path, required=True)
+    """The options every phases CLI takes: the phases file (or one config and its exp dir), the exp
+    dir, the languages and ``--seeds`` / ``--groups`` (a part of a phases file, :func:`select_phases`)."""
+    parser.add_argument("--phases_config", type=Path, default=None, help="YAML list of phases")
+    parser.add_argument("--train_config", type=Path, default=None, help="or one phase: this config ...")
+    parser.add_argument("--asr_exp", type=Path, default=None, help="... into this exp dir")
+    parser.add_argument("--expdir", type=Path, default=Path("exp"), help="root of the phases' exp dirs")
     parser.add_argument("--langs", default=None, help="the recipe's languages (foreach_language, column order)")
-    parser.add_argument("--lang_list", type=Path, default=None, help="or a lang_list.txt")
-    add_selection_arguments(parser)
-
-
-def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--seeds`` / ``--groups``: run a part of a phases file (:func:`select_phases`)."""
+    parser.add_argument("--lang_list", type=Path, default=None, help=f"or a {LANG_LIST}")
     parser.add_argument("--seeds", default="", help="only these seeds' phases (and unseeded ones), e.g. \"1 2\"")
     parser.add_argument("--groups", default="", help="only these entries' phases (and what they start from)")
 
 
 def selected(phases: Sequence[Phase], args: argparse.Namespace) -> List[Phase]:
-    """:func:`select_phases` with the options of :func:`add_selection_arguments` ("" = all)."""
+    """:func:`select_phases` with the options of :func:`add_phases_arguments` ("" = all)."""
     words = args.seeds.split()
     bad = [w for w in words if not w.isdigit()]
     if bad:
@@ -544,7 +592,13 @@ def selected(phases: Sequence[Phase], args: argparse.Namespace) -> List[Phase]:
 def phases_from_args(args: argparse.Namespace) -> Tuple[Optional[List[str]], List[Phase]]:
     """(languages, phases) from the options of :func:`add_phases_arguments`."""
     langs = parse_langs(args.langs, args.lang_list)
-    return langs, selected(load_phases(args.phases_config, args.expdir, langs), args)
+    if args.phases_config is not None:
+        phases = load_phases(args.phases_config, args.expdir, langs)
+    elif args.train_config is not None and args.asr_exp is not None:
+        phases = single_phase(args.train_config, args.asr_exp)
+    else:
+        raise ValueError("give --phases_config, or --train_config and --asr_exp")
+    return langs, selected(phases, args)
 
 
 def get_parser() -> argparse.ArgumentParser:

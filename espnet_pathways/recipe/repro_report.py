@@ -42,7 +42,7 @@ from espnet_pathways.masks import MaskSet
 from espnet_pathways.masks.report import plot_layer_sparsity, plot_overlap, pyplot, save_png
 from espnet_pathways.recipe.mask_report import checkpoint_masks
 from espnet_pathways.recipe.phase_results import read_phase_scores
-from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phase_config, phases_from_args
+from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
 from espnet_pathways.recipe.results import DECODE_INFO_JSON, SCORING_JSON
 from espnet_pathways.recipe.significance import AVERAGE, compare_systems, load_system
 from espnet_pathways.utils.cli import run_cli
@@ -161,9 +161,9 @@ def collect_rows(phases: Sequence[Phase], inference_tag: str) -> Dict[str, List[
             logging.info("row %s seed %s: not finished; left out", row, seed)
             continue
         scores = [read_phase_scores(p, d) for p, d in zip(members, decode_dirs)]
-        own = [run_cost(p.exp_dir, int(phase_config(p).get("accum_grad", 1))) for p in members]
+        own = [run_cost(p.exp_dir, p.run_options().accum_grad) for p in members]
         sources = [p for m in members for p in _ancestors(m, by_name)]
-        source_costs = [run_cost(p.exp_dir, int(phase_config(p).get("accum_grad", 1))) for p in dict.fromkeys(sources)]
+        source_costs = [run_cost(p.exp_dir, p.run_options().accum_grad) for p in dict.fromkeys(sources)]
         if any(c is None for c in own + source_costs):
             logging.warning("row %s seed %s: a run left no %s; left out", row, seed, CHECKPOINT)
             continue
@@ -329,7 +329,7 @@ def _run_json(run: RowRun, iou: Mapping[str, float]) -> dict:
         "mask_iou": dict(iou),
         "phases": [
             {"name": p.name, "exp_dir": str(p.exp_dir), "configs": [str(s) for s in p.sources] or [str(p.config)],
-             "args": list(p.args), "config": phase_config(p)}
+             "args": list(p.args), "config": p.config_dict}
             for p in run.phases
         ],
     }

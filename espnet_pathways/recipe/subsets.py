@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, List, Sequence, Tuple
 
 from espnet_pathways.data.kaldi import read_kaldi_file, utt2spk_to_spk2utt, write_kaldi_file
-from espnet_pathways.recipe.datadir import PER_UTT_FILES, read_lang_list
+from espnet_pathways.recipe.datadir import LANG_LIST, PER_UTT_FILES, read_lang_list
 from espnet_pathways.recipe.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_dir
 
@@ -55,10 +55,10 @@ def language_subset(data_dir: Path, langs: Sequence[str], out_dir: Path) -> bool
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"missing data directory: {data_dir} (run stages 3-4 first)")
-    known = read_lang_list(data_dir / "lang_list.txt")
+    known = read_lang_list(data_dir / LANG_LIST)
     for lang in langs:
         if lang not in known:
-            raise ValueError(f"{data_dir / 'lang_list.txt'}: no language {lang!r} (languages: {known})")
+            raise ValueError(f"{data_dir / LANG_LIST}: no language {lang!r} (languages: {known})")
     sources = _source_files(data_dir)
     params = {"step": "language_subset", "src": str(data_dir), "langs": list(langs)}
     fp = fingerprint(params, sources)
@@ -132,7 +132,7 @@ def phase_data(train_dir: Path, valid_dir: Path, stats_dir: Path, langs: Sequenc
     """Training dir, validation dir and stats dir of a phase restricted to ``langs`` (written when
     needed); the full ones when ``langs`` is empty or every language."""
     train_dir, valid_dir, stats_dir = Path(train_dir), Path(valid_dir), Path(stats_dir)
-    if not langs or set(langs) == set(read_lang_list(train_dir / "lang_list.txt")):
+    if not langs or set(langs) == set(read_lang_list(train_dir / LANG_LIST)):
         return train_dir, valid_dir, stats_dir
     tag = subset_tag(langs)
     out = (

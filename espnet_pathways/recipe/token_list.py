@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet_pathways.utils.cli import run_cli, str2bool
-from espnet_pathways.recipe.datadir import read_data_dir, read_lang_list
+from espnet_pathways.recipe.datadir import LANG_LIST, read_data_dir, read_lang_list
 from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.text import SpmOptions, build_token_list_dir
 
@@ -86,7 +86,7 @@ def make_token_list(
     hard_vocab_limit: bool,
 ) -> bool:
     """Build ``out_dir`` unless its stamp is current; returns whether work was done."""
-    lang_list = lang_list or train_dir / "lang_list.txt"
+    lang_list = lang_list or train_dir / LANG_LIST
     if token_type not in ("bpe", "char"):
         raise ValueError(f"--token_type must be bpe or char, got {token_type!r}")
     params = {
@@ -127,7 +127,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train_dir", type=Path, required=True, help="data dir with text and utt2lang")
     parser.add_argument("--out_dir", type=Path, required=True, help="token-list directory to write")
-    parser.add_argument("--lang_list", type=Path, default=None, help="default: <train_dir>/lang_list.txt")
+    parser.add_argument("--lang_list", type=Path, default=None, help=f"default: <train_dir>/{LANG_LIST}")
     parser.add_argument("--token_type", default="bpe", choices=("bpe", "char"))
     parser.add_argument("--bpemode", default="unigram", choices=("unigram", "bpe"))
     parser.add_argument("--nbpe", default="512", help='"N" or "lang:N lang:N ..." (token_type bpe)')

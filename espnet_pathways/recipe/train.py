@@ -15,7 +15,8 @@ its checkpoint), ``--init_param`` from an earlier phase if asked, the phase's ow
 ``--asr_args``. The log is ``<phase exp>/train.log``; while it grows, one condensed line per
 ESPnet report (steps done/total, loss, elapsed, ETA) goes to the console
 (:mod:`espnet_pathways.recipe.progress`). Processes x threads: ``--num_procs``/``--num_threads``,
-``auto``: by the rule of :mod:`espnet_pathways.recipe.launch` (the cores, the phase's batch size).
+``auto``: by the rule of :mod:`espnet_pathways.recipe.launch` (the cores, the phase's batch size,
+:meth:`~espnet_pathways.recipe.phases.Phase.run_options`).
 A phase is done when training exited 0 and left ``<model_file>``; then ``train.done`` is written. A phase with ``languages`` trains on language
 subsets of the data (:mod:`espnet_pathways.recipe.subsets`); ``init_masks_from`` and ``languages``
 become ``--pruning_conf`` options; several config files are merged into ``<phase exp>/phase_config.yaml``.
@@ -32,28 +33,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-import yaml
-
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 from espnet_pathways.recipe.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
-from espnet_pathways.pruning.methods import method_batches
 from espnet_pathways.recipe.launch import LaunchOptions, launch_command
-from espnet_pathways.recipe.datadir import read_lang_list
+from espnet_pathways.recipe.datadir import LANG_LIST
 from espnet_pathways.recipe.progress import TrainProgress, follow_log
-from espnet_pathways.recipe.phases import (
-    Phase, add_selection_arguments, init_mask_phases, load_phases, pruning_args, pruning_method, selected, single_phase,
-    write_phase_config,
-)
+from espnet_pathways.recipe.phases import Phase, add_phases_arguments, init_mask_phases, phases_from_args
 from espnet_pathways.recipe.subsets import phase_setup
 from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.recipe.train_args import DATA_ENTRIES, data_args, stats_files, token_args
 from espnet_pathways.text.tokenizer import TOKEN_LIST_NAME
 
-__all__ = [
-    "TrainSetup", "config_value", "batch_type", "batch_size", "train_progress", "phase_args", "run_phases", "main",
-]
+__all__ = ["TrainSetup", "phase_args", "run_phases", "main"]
 
 STAMP = "train.done"
 STARTED = ".train_started"  # fingerprint of the run whose ESPnet resume state the exp dir holds
@@ -94,7 +87,7 @@ class TrainSetup:
     def common_args(self) -> List[str]:
         """Token, data, shape and feature options of every phase."""
         return (
-            token_args(self.token_dir, self.train_dir / "lang_list.txt")
+            token_args(self.token_dir, self.train_dir / LANG_LIST)
             + data_args(self.train_dir, self.valid_dir)
             + stats_files(self.stats_dir, self.feats_normalize)
             + [
@@ -111,56 +104,8 @@ class TrainSetup:
         return files + [self.token_dir / TOKEN_LIST_NAME, self.stats_dir / "train" / "speech_shape"]
 
 
-# ESPnet's defaults of the options read by :func:`config_value`
-ESPNET_DEFAULTS = {"batch_type": "folded", "batch_size": 20, "max_epoch": 40, "num_iters_per_epoch": None}
-# batch types whose batches have batch_size utterances (the others fill batch_bins)
-_SIZED_BATCH_TYPES = ("folded", "sorted", "unsorted")
-
-
-def config_value(config: Path, args: Sequence[str], key: str):
-    """The ``key`` a run will use: the last ``--key`` of ``args`` (a string), else the config's, else
-    ESPnet's default."""
-    for i in range(len(args) - 1, -1, -1):
-        if args[i] == f"--{key}" and i + 1 < len(args):
-            return args[i + 1]
-        if args[i].startswith(f"--{key}="):
-            return args[i].split("=", 1)[1]
-    with config.open(encoding="utf-8") as f:
-        doc = yaml.safe_load(f) or {}
-    if not isinstance(doc, dict):
-        raise ValueError(f"{config}: expected a YAML mapping")
-    return doc.get(key, ESPNET_DEFAULTS[key])
-
-
-def _int_or_none(value) -> Optional[int]:
-    return None if value is None or str(value).lower() in ("none", "null") else int(value)
-
-
-def batch_type(config: Path, args: Sequence[str]) -> str:
-    """The batch type a run will use (:func:`config_value`)."""
-    return str(config_value(config, args, "batch_type"))
-
-
-def batch_size(config: Path, args: Sequence[str]) -> Optional[int]:
-    """Utterances per batch of a run, None when its batch type fills ``batch_bins`` instead."""
-    if batch_type(config, args) not in _SIZED_BATCH_TYPES:
-        return None
-    return int(config_value(config, args, "batch_size"))
-
-
-def train_progress(phase: Phase, args: Sequence[str]) -> TrainProgress:
-    """Progress of ``phase``'s training: max_epoch x num_iters_per_epoch steps (else the log's batches per epoch)."""
-    return TrainProgress(
-        f"phase {phase.name}",
-        int(config_value(phase.config, args, "max_epoch")),
-        _int_or_none(config_value(phase.config, args, "num_iters_per_epoch")),
-    )
-
-
 def phase_args(setup: TrainSetup, phase: Phase, phases: Sequence[Phase]) -> List[str]:
     """Training options of ``phase`` (without the launcher's)."""
-    if not phase.config.is_file():
-        raise FileNotFoundError(f"phase {phase.name!r}: missing config {phase.config}")
     args = setup.common_args() + [
         "--config", str(phase.config),
         "--output_dir", str(phase.exp_dir),
@@ -169,31 +114,31 @@ def phase_args(setup: TrainSetup, phase: Phase, phases: Sequence[Phase]) -> List
     if phase.init_from is not None:
         source = next(p for p in phases if p.name == phase.init_from)
         args += ["--init_param", str(source.exp_dir / setup.model_file)]
-    args += pruning_args(phase, phases)  # --pruning_conf init_masks=[...] / languages=[...]
+    args += phase.pruning_args(phases)  # --pruning_conf init_masks=[...] / languages=[...]
     return args + list(phase.args) + list(setup.asr_args)
 
 
 def _warn_mixed_batches(phase: Phase, kind: str) -> None:
     """Warn when a method that needs monolingual batches would get mixed ones (batch type ``kind``)."""
-    method = pruning_method(phase)
-    if not method or kind == "folded" or len(phase.languages) == 1:  # one language: nothing to mix
-        return
-    if method_batches(method) == "monolingual":
-        logging.warning(
-            "phase %s: batch_type %s ignores utt2category, so batches mix languages; method %s needs "
-            "batch_type folded (monolingual batches)", phase.name, kind, method,
-        )
+    method = phase.method
+    if method is None or method.batches != "monolingual" or kind == "folded" or len(phase.languages) == 1:
+        return  # dense, LAP (mixed batches), category batches, or one language: nothing to mix
+    logging.warning(
+        "phase %s: batch_type %s ignores utt2category, so batches mix languages; method %s needs "
+        "batch_type folded (monolingual batches)", phase.name, kind, method.name,
+    )
 
 
 def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions) -> List[Path]:
     """Run every phase not yet done, in order; returns the phases' experiment dirs."""
     all_setup = setup
     for phase in phases:
-        write_phase_config(phase)  # <exp>/phase_config.yaml of a phase with several config files
+        phase.write_config()  # <exp>/phase_config.yaml of a phase with several config files
         setup = phase_setup(all_setup, phase)  # language subsets of a phase with `languages`
         args = phase_args(setup, phase, phases)
-        _warn_mixed_batches(phase, batch_type(phase.config, args))
-        phase_launch = launch.resolve(batch_size(phase.config, args))
+        opts = phase.run_options(setup.asr_args)
+        _warn_mixed_batches(phase, opts.batch_type)
+        phase_launch = launch.resolve(opts.batch_size)
         if launch.launcher == "slurm":  # a fresh shared file for each rendezvous
             phase_launch = dataclasses.replace(phase_launch, init_file=phase.exp_dir / ".dist_init")
         cmd = launch_command(setup.module, args, phase_launch)
@@ -214,7 +159,8 @@ def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions
         if phase_launch.init_file is not None:
             Path(phase_launch.init_file).unlink(missing_ok=True)
         log = phase.exp_dir / "train.log"
-        run_parallel([cmd], [log], env=phase_launch.env(), watch=follow_log(log, train_progress(phase, args)))
+        progress = TrainProgress(f"phase {phase.name}", opts.max_epoch, opts.num_iters_per_epoch)
+        run_parallel([cmd], [log], env=phase_launch.env(), watch=follow_log(log, progress))
         model = phase.exp_dir / setup.model_file
         if not model.is_file():
             raise FileNotFoundError(
@@ -240,11 +186,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--valid_dir", type=Path, required=True)
     parser.add_argument("--token_dir", type=Path, required=True)
     parser.add_argument("--stats_dir", type=Path, required=True)
-    parser.add_argument("--train_config", type=Path, default=None, help="config of the single phase")
-    parser.add_argument("--asr_exp", type=Path, default=None, help="exp dir of the single phase")
-    parser.add_argument("--phases_config", type=Path, default=None, help="YAML list of phases (overrides the two above)")
-    parser.add_argument("--expdir", type=Path, default=Path("exp"), help="root of the phases' exp dirs")
-    add_selection_arguments(parser)
+    add_phases_arguments(parser)  # --phases_config, or --train_config and --asr_exp
     parser.add_argument("--model_file", default="valid.loss.ave.pth", help="checkpoint a finished phase must leave")
     parser.add_argument("--feats_normalize", default="global_mvn")
     parser.add_argument("--fs", default="16k")
@@ -270,13 +212,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
 
     def work() -> None:
-        if args.phases_config is not None:
-            langs = read_lang_list(args.train_dir / "lang_list.txt")
-            phases = selected(load_phases(args.phases_config, args.expdir, langs), args)
-        elif args.train_config is not None and args.asr_exp is not None:
-            phases = single_phase(args.train_config, args.asr_exp)
-        else:
-            raise ValueError("give --phases_config, or --train_config and --asr_exp")
+        if args.langs is None and args.lang_list is None:
+            args.lang_list = args.train_dir / LANG_LIST
+        _, phases = phases_from_args(args)
         setup = TrainSetup(
             train_dir=args.train_dir, valid_dir=args.valid_dir, token_dir=args.token_dir,
             stats_dir=args.stats_dir, model_file=args.model_file, feats_normalize=args.feats_normalize,

@@ -61,14 +61,14 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import int_or_none, str_or_none
 
 from espnet_pathways.asr.transducer.joiner import Joiner
+from espnet_pathways.asr.transducer.predictor import LSTMPredictor
 from espnet_pathways.pruning import ENGINE_ATTR, PruningConfig, attach_pruning
 from espnet_pathways.pruning.methods import method_batches
 from espnet_pathways.pruning.trainer import PathwaysTrainer
-from espnet_pathways.asr.transducer.predictor import LSTMPredictor
-from espnet_pathways.registry import REGISTERED, register
-from espnet_pathways.tasks.lang_list import resolve_lang_list
 from espnet_pathways.tasks.language_runs import LanguageRunIterFactory, categories_ignored, check_run_options
 from espnet_pathways.tasks.preprocessor import is_per_language_bpe
+from espnet_pathways.tasks.registry import REGISTERED, register
+from espnet_pathways.utils.lang_list import read_lang_list
 
 register()
 
@@ -95,6 +95,14 @@ def _resolve_token_list(args: argparse.Namespace) -> List[str]:
     else:
         raise RuntimeError("--token_list must be a file path or a list")
     return token_list
+
+
+def _resolve_lang_list(args: argparse.Namespace) -> Optional[List[str]]:
+    """``args.lang_list`` (path or list) as a list, stored back so that config.yaml is portable."""
+    if getattr(args, "lang_list", None) is None:
+        return None
+    args.lang_list = read_lang_list(args.lang_list)
+    return args.lang_list
 
 
 def _check_run_length(args: argparse.Namespace, config: PruningConfig, iters_per_epoch: int, source: str) -> None:
@@ -179,7 +187,7 @@ class PathwaysASRTask(ASRTask):
             and is_per_language_bpe(getattr(args, "token_type", None), getattr(args, "bpemodel", None))
             and getattr(args, "preprocessor", "default") == "default"
         ):
-            lang_list = resolve_lang_list(args)
+            lang_list = _resolve_lang_list(args)
             args = copy.copy(args)
             args.preprocessor = REGISTERED["preprocessor"]
             args.preprocessor_conf = {**getattr(args, "preprocessor_conf", {}), "lang_list": lang_list}
@@ -222,7 +230,7 @@ class PathwaysASRTask(ASRTask):
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
         """Build the model named by ``--model``; the plugin's transducer or any stock ESPnet ASR model."""
-        lang_list = resolve_lang_list(args)
+        lang_list = _resolve_lang_list(args)
         if getattr(args, "model", None) == TRANSDUCER_MODEL:
             model = cls.build_transducer(args)
         else:

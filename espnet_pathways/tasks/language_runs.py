@@ -1,4 +1,4 @@
-"""Training batches by language: monolingual runs of batches, or mixed batches (SPEC §10).
+"""Training batches by language: monolingual runs of batches, or mixed batches (LAP).
 
 ESPnet's category sampler (``batch_type: folded`` + ``utt2category`` next to the first training
 data file) makes monolingual batches, but :class:`SequenceIterFactory` shuffles the batch order

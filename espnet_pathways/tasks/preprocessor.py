@@ -19,7 +19,7 @@ from espnet2.text.sentencepiece_tokenizer import SentencepiecesTokenizer
 from espnet2.text.token_id_converter import TokenIDConverter
 from espnet2.train.preprocessor import CommonPreprocessor
 
-from espnet_pathways.tasks.lang_list import lang_id_to_code
+from espnet_pathways.utils.lang_list import lang_id_to_code
 
 __all__ = ["LanguageAwarePreprocessor", "is_per_language_bpe"]
 

@@ -105,18 +105,19 @@ def test_merged_config_is_written_once(tmp_path):
         f"phases:\n  - {{name: a, config: [{tmp_path}/base.yaml, {tmp_path}/over.yaml], exp: x}}\n",
     )
     (phase,) = phases.load_phases(path, tmp_path / "exp")
-    assert phases.write_phase_config(phase) == phase.config
+    assert phase.write_config() == phase.config
     doc = yaml.safe_load(phase.config.read_text())
     assert doc == {"encoder": "emformer", "encoder_conf": {"num_layers": 2, "output_size": 144}, "max_epoch": 3,
                    "pruning_conf": {"method": "imp"}}
     assert phase.config.read_text().startswith("# Written by espnet_pathways.recipe.phases")
     mtime = phase.config.stat().st_mtime_ns
-    phases.write_phase_config(phase)
+    phase.write_config()
     assert phase.config.stat().st_mtime_ns == mtime  # unchanged contents are not rewritten
-    assert phases.pruning_method(phase) == "imp"
+    assert phase.method_name == "imp" and phase.method.rewinds is False
     (tmp_path / "over.yaml").write_text("- not a mapping\n")
+    assert phase.write_config() == phase.config  # a phase reads its configs once
     with pytest.raises(ValueError, match="over.yaml: expected a YAML mapping"):
-        phases.write_phase_config(phase)
+        phases.load_phases(path, tmp_path / "exp")[0].write_config()
 
 
 def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
@@ -140,7 +141,7 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
         assert list(dict.fromkeys(p.group for p in plan)) == groups
         assert [p.name for p in phases.decoded_phases(plan)] == [p.name for p in plan]  # dense: decode: true
         for phase in plan:
-            conf = phases.phase_config(phase)
+            conf = phase.config_dict
             assert conf["encoder"] == "emformer", phase.name
             if phase.group in ("dense", "dense_continued", "dense_mono"):
                 assert "pruning_conf" not in conf
@@ -185,21 +186,21 @@ phases:
   - {{name: clash, config: [{t}/base.yaml, {t}/fr_only.yaml], exp: cl, languages: [en]}}
 """)
     plan = {p.name: p for p in phases.load_phases(path, tmp_path / "exp", LANGS)}
-    assert phases.pruning_args(plan["dense"], list(plan.values())) == []
-    assert phases.pruning_args(plan["imp_fr"], list(plan.values())) == ["--pruning_conf", 'languages=["fr"]']
-    assert phases.pruning_args(plan["lap"], list(plan.values())) == []  # one shared mask "*"
+    assert plan["dense"].pruning_args(list(plan.values())) == []
+    assert plan["imp_fr"].pruning_args(list(plan.values())) == ["--pruning_conf", 'languages=["fr"]']
+    assert plan["lap"].pruning_args(list(plan.values())) == []  # one shared mask "*"
     with pytest.raises(FileNotFoundError, match=r"phases\[3\] \(pw\): init_masks_from: phase 'imp_en' left no .*masks.pwm"):
-        phases.pruning_args(plan["pw"], list(plan.values()))
+        plan["pw"].pruning_args(list(plan.values()))
     for name in ("imp_en", "imp_fr", "lap"):
         plan[name].masks_file.parent.mkdir(parents=True)
         plan[name].masks_file.write_bytes(b"m")
-    args = phases.pruning_args(plan["pw"], list(plan.values()))
+    args = plan["pw"].pruning_args(list(plan.values()))
     assert args[0] == "--pruning_conf" and args[1].startswith("init_masks=")
     assert yaml.safe_load(args[1].split("=", 1)[1]) == [str(plan[n].masks_file) for n in ("imp_en", "imp_fr", "lap")]
     with pytest.raises(ValueError, match=r"\(bad_dense\): init_masks_from needs a config with pruning_conf"):
-        phases.pruning_args(plan["bad_dense"], list(plan.values()))
+        plan["bad_dense"].pruning_args(list(plan.values()))
     with pytest.raises(ValueError, match=r"\(clash\): languages \['en'\] differ from pruning_conf.languages \['fr'\]"):
-        phases.pruning_args(plan["clash"], list(plan.values()))
+        plan["clash"].pruning_args(list(plan.values()))
 
 
 def test_cli_override_merges_into_the_configs_pruning_conf(tmp_path):

@@ -168,11 +168,12 @@ def test_launch_option_errors(kwargs, match):
 def test_batch_type_resolution(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("batch_type: numel\n")
-    assert train.batch_type(config, ["--a", "1"]) == "numel"
-    assert train.batch_type(config, ["--batch_type", "sorted", "--batch_type", "folded"]) == "folded"
-    assert train.batch_type(config, ["--batch_type=unsorted"]) == "unsorted"
+    kind = lambda *args: phases.single_phase(config, tmp_path)[0].run_options(args).batch_type  # noqa: E731
+    assert kind("--a", "1") == "numel"
+    assert kind("--batch_type", "sorted", "--batch_type", "folded") == "folded"
+    assert kind("--batch_type=unsorted") == "unsorted"
     config.write_text("max_epoch: 1\n")
-    assert train.batch_type(config, []) == "folded"
+    assert kind() == "folded"
 
 
 @pytest.mark.parametrize("pruning, warned", [
@@ -272,11 +273,10 @@ def test_train_cli_num_procs_and_threads():
         train.get_parser().parse_args(base + ["--num_threads", "0"])
 
 
-def test_config_values_for_the_progress_total(tmp_path):
+def test_run_options_from_config_phase_args_and_extra_args(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("max_epoch: 6\nbatch_size: 16\n")
-    phase = phases.single_phase(config, tmp_path / "exp")[0]
-    tracker = train.train_progress(phase, ["--num_iters_per_epoch", "500"])
-    assert (tracker.max_epoch, tracker.total) == (6, 3000)
-    assert train.train_progress(phase, ["--max_epoch", "2"]).iters_per_epoch is None  # from the log
-    assert train.batch_size(config, []) == 16 and train.batch_size(config, ["--batch_type", "numel"]) is None
+    phase = phases.Phase(name="p", config=config, exp_dir=tmp_path / "exp", args=("--accum_grad", "2"))
+    assert phase.run_options(["--num_iters_per_epoch", "500"]) == phases.RunOptions("folded", 16, 2, 6, 500)
+    assert phase.run_options(["--max_epoch", "2"]).num_iters_per_epoch is None  # from the log
+    assert phase.run_options(["--batch_type", "numel"]).batch_size is None

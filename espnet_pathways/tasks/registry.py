@@ -20,7 +20,9 @@ import threading
 from types import ModuleType
 from typing import Optional, Sequence
 
-__all__ = ["register", "install", "REGISTERED"]
+from espnet_pathways.asr import loader as asr_loader
+
+__all__ = ["register", "install", "load_model", "REGISTERED"]
 
 _TASK_MODULE = "espnet2.tasks.asr"
 _LOCK = threading.Lock()
@@ -50,6 +52,13 @@ def register() -> None:
         _add(asr.encoder_choices, REGISTERED["encoder"], EmformerEncoder)
         _add(asr.model_choices, REGISTERED["model"], PathwaysTransducerModel)
         _add(asr.preprocessor_choices, REGISTERED["preprocessor"], LanguageAwarePreprocessor)
+
+
+def load_model(config, model_file, device: str):
+    """``PathwaysASRTask.build_model_from_file`` (imports the task, and ESPnet's, on first use)."""
+    from espnet_pathways.tasks.asr import PathwaysASRTask
+
+    return PathwaysASRTask.build_model_from_file(config, model_file, device)
 
 
 class _RegisteringLoader(importlib.abc.Loader):
@@ -86,7 +95,9 @@ def _remove_hook() -> None:
 
 
 def install() -> None:
-    """Register now if ESPnet's ASR task module is loaded, else as soon as it is imported."""
+    """Register now if ESPnet's ASR task module is loaded, else as soon as it is imported; give
+    ``Speech2Text`` the task's model loader (:data:`espnet_pathways.asr.loader.MODEL_LOADER`)."""
+    asr_loader.MODEL_LOADER = load_model
     if _TASK_MODULE in sys.modules:
         register()
     elif not any(isinstance(f, _RegisterAfterImport) for f in sys.meta_path):
