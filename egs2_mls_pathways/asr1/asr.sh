@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Stage script of the MLS pathways recipe: ESPnet's stage numbers and flag names where the job is
-# the same. Every stage is a thin call of one Python entry point (espnet_pathways.recipe.*), which
-# does the work, skips it when its outputs are complete (stamps written last) and fails with a
-# message naming the bad file/line.
+# the same. Every stage is a thin call of one Python entry point (espnet_pathways.recipe.stages.*),
+# which does the work, skips it when its outputs are complete (stamps written last) and fails with
+# a message naming the bad file/line.
 #
 #   1  data prep      local/data.sh -> data/{mls_<lang>_{train,dev,test},train,dev,lang_list.txt}
 #   3  format         data/<set> -> <dumpdir>/raw/org/{train,valid} and <dumpdir>/raw/<test sets>
@@ -172,7 +172,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
         else
             dst=${data_feats}/${dset}
         fi
-        ${python} -m espnet_pathways.recipe.format_data --src "data/${dset}" --dst "${dst}" \
+        ${python} -m espnet_pathways.recipe.stages.format_data --src "data/${dset}" --dst "${dst}" \
             --lang_list data/lang_list.txt --fs "${fs}" --nj "${nj}"
     done
 fi
@@ -180,30 +180,30 @@ fi
 if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
     log "Stage 4: remove utterances shorter than ${min_wav_duration} s, longer than ${max_wav_duration} s or without text"
     for dset in "${train_set}" "${valid_set}"; do
-        ${python} -m espnet_pathways.recipe.filter_data --src "${data_feats}/org/${dset}" --dst "${data_feats}/${dset}" \
+        ${python} -m espnet_pathways.recipe.stages.filter_data --src "${data_feats}/org/${dset}" --dst "${data_feats}/${dset}" \
             --fs "${fs}" --min_wav_duration "${min_wav_duration}" --max_wav_duration "${max_wav_duration}"
     done
 fi
 
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
     log "Stage 5: per-language SentencePiece (${token_type}, ${bpemode}, nbpe ${nbpe}) -> ${token_dir}"
-    ${python} -m espnet_pathways.recipe.token_list --train_dir "${data_feats}/${train_set}" --out_dir "${token_dir}" \
+    ${python} -m espnet_pathways.recipe.stages.token_list --train_dir "${data_feats}/${train_set}" --out_dir "${token_dir}" \
         --token_type "${token_type}" --bpemode "${bpemode}" --nbpe "${nbpe}" --seed "${bpe_seed}" \
         --hard_vocab_limit "${bpe_hard_vocab_limit}"
 fi
 
 if [ ${stage} -le 10 ] && [ ${stop_stage} -ge 10 ]; then
     log "Stage 10: collect statistics -> ${asr_stats_dir}"
-    stats_config=$(${python} -m espnet_pathways.recipe.phases "${phase_opts[@]}" --langs "${langs}" \
+    stats_config=$(${python} -m espnet_pathways.recipe.stages.phases "${phase_opts[@]}" --langs "${langs}" \
         --which first --field config)  # the first phase's (first) config file
-    ${python} -m espnet_pathways.recipe.collect_stats --train_dir "${data_feats}/${train_set}" \
+    ${python} -m espnet_pathways.recipe.stages.collect_stats --train_dir "${data_feats}/${train_set}" \
         --valid_dir "${data_feats}/${valid_set}" --token_dir "${token_dir}" --train_config "${stats_config}" \
         --stats_dir "${asr_stats_dir}" --nj "${nj}" --fs "${fs}" --python "${python}" --asr_args "${asr_args}"
 fi
 
 if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
     log "Stage 11: training ${phases_desc}"
-    ${python} -m espnet_pathways.recipe.train "${phase_opts[@]}" --train_dir "${data_feats}/${train_set}" \
+    ${python} -m espnet_pathways.recipe.stages.train "${phase_opts[@]}" --train_dir "${data_feats}/${train_set}" \
         --valid_dir "${data_feats}/${valid_set}" --token_dir "${token_dir}" --stats_dir "${asr_stats_dir}" \
         --model_file "${inference_asr_model}" --feats_normalize "${feats_normalize}" --fs "${fs}" \
         --speech_fold_length "${asr_speech_fold_length}" --text_fold_length "${asr_text_fold_length}" \
@@ -214,7 +214,7 @@ fi
 
 if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
     log "Stage 12: decoding ${test_sets} with ${phases_desc} -> <exp>/decode_${inference_tag}"
-    ${python} -m espnet_pathways.recipe.phase_eval decode "${phase_opts[@]}" --langs "${langs}" \
+    ${python} -m espnet_pathways.recipe.stages.phase_eval decode "${phase_opts[@]}" --langs "${langs}" \
         --data_root "${data_feats}" --test_sets "${test_sets}" --inference_tag "${inference_tag}" --model_file "${inference_asr_model}" \
         --inference_config "${inference_config}" --inference_args "${inference_args}" \
         --inference_nj "${inference_nj}" --ngpu "${gpu_ngpu}" --python "${python}"
@@ -222,7 +222,7 @@ fi
 
 if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ]; then
     log "Stage 13: scoring ${phases_desc} -> <exp>/RESULTS.md${phases_config:+, ${expdir}/RESULTS.md}"
-    ${python} -m espnet_pathways.recipe.phase_eval score "${phase_opts[@]}" --langs "${langs}" \
+    ${python} -m espnet_pathways.recipe.stages.phase_eval score "${phase_opts[@]}" --langs "${langs}" \
         --data_root "${data_feats}" --test_sets "${test_sets}" --inference_tag "${inference_tag}" --cmd "${run_cmd}" \
         ${sclite:+--sclite "${sclite}"}
 fi

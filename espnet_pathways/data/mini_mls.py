@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import sys
 import time
@@ -53,6 +52,7 @@ from espnet_pathways.data.mls_format import ONE_HOUR_FOLDS, SPLITS, audio_path, 
 from espnet_pathways.data.mls_reader import check_audio, read_handles, read_transcripts
 from espnet_pathways.data.parallel import parallel_map
 from espnet_pathways.utils.fileio import atomic_dir, atomic_write_text
+from espnet_pathways.utils.stamp import fingerprint, read_stamp, write_stamp
 
 __all__ = ["generate_mini_mls", "CorpusExistsError", "STAMP_NAME", "DEFAULT_LANGS", "main"]
 
@@ -88,9 +88,7 @@ def _identity(lang: str, size: str, seed: int, train_scale: float = 1.0) -> dict
 
 
 def _stamp_matches(stamp: Optional[dict], wanted: dict[str, object]) -> bool:
-    if stamp is None or stamp.get("train_scale", 1.0) != wanted.get("train_scale", 1.0):
-        return False
-    return all(stamp.get(k) == v for k, v in wanted.items())
+    return stamp is not None and {k: v for k, v in stamp.items() if k != "splits"} == wanted
 
 
 def _describe(stamp: dict) -> str:
@@ -99,10 +97,9 @@ def _describe(stamp: dict) -> str:
 
 
 def _read_stamp(folder: Path) -> Optional[dict]:
-    try:
-        return json.loads((folder / STAMP_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    """The identity and counts the folder's stamp records (a stamp of before utils.stamp holds them bare)."""
+    record = read_stamp(folder / STAMP_NAME)
+    return record.get("params", record) if record else None
 
 
 def _plan_language(lang: Language, size: CorpusSize, seed: int, train_scale: float, tmp: Path) -> _LanguageBuild:
@@ -152,7 +149,7 @@ def _finish_language(build: _LanguageBuild, made: dict[str, list[MadeUtt]], size
     _validate(build, made)
     identity = _identity(lang.code, size.name, seed, build.train_scale)
     summary = {**identity, "splits": {split: _stats(made[split]) for split in SPLITS}}
-    atomic_write_text(tmp / STAMP_NAME, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_stamp(tmp / STAMP_NAME, fingerprint(identity), summary)
     return summary
 
 

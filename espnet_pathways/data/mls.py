@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import sys
 from collections import Counter
@@ -40,6 +39,7 @@ from espnet_pathways.data.mls_reader import (
 )
 from espnet_pathways.utils.fileio import atomic_dir, atomic_write_text, remove_stale_tmp
 from espnet_pathways.utils.lang_list import LANG_LIST
+from espnet_pathways.utils.stamp import fingerprint, is_done, read_stamp, write_stamp
 
 __all__ = ["prepare_mls", "MLSFormatError", "TRAIN_SUBSETS", "LANG_LIST", "main"]
 
@@ -60,27 +60,30 @@ def _handle_files(train_dir: Path, subset: str) -> list[Path]:
     return files + ([nine_hour_handles(train_dir)] if subset == "10h" else [])
 
 
-def _scan_language(root: Path, code: str, subset: str) -> tuple[dict[str, list[Utterance]], list[Problem], list[Path]]:
-    """Read one language's transcripts and handles: (good utterances per split, problems, input files)."""
+def _input_files(root: Path, codes: tuple[str, ...], subset: str) -> list[Path]:
+    """The text files the outputs are made of (transcripts and handles), for the stamp."""
+    folders = [locate_corpus(root, get_language(code))[0] for code in codes]
+    transcripts = [folder / split / "transcripts.txt" for folder in folders for split in SPLITS]
+    return transcripts + [path for folder in folders for path in _handle_files(folder / "train", subset)]
+
+
+def _scan_language(root: Path, code: str, subset: str) -> tuple[dict[str, list[Utterance]], list[Problem]]:
+    """Read one language's transcripts and handles: (good utterances per split, problems)."""
     folder, ext = locate_corpus(root, get_language(code))
     logger.info("%s: reading %s (%s)", code, folder, ext)
     splits: dict[str, list[Utterance]] = {}
     problems: list[Problem] = []
-    inputs: list[Path] = []
     for split in SPLITS:
         scan = read_transcripts(folder / split, ext)
         problems += scan.problems
-        inputs.append(scan.transcripts)
         utts = scan.utterances
         if split == "train" and subset != "full":
-            files = _handle_files(folder / split, subset)
-            handles, handle_problems = read_handles(files, scan.seen_ids)
+            handles, handle_problems = read_handles(_handle_files(folder / split, subset), scan.seen_ids)
             problems += handle_problems
-            inputs += files
             wanted = set(handles)
             utts = [u for u in utts if str(u.utt) in wanted]
         splits[split] = utts
-    return splits, problems, inputs
+    return splits, problems
 
 
 def _drop_bad(corpus: Corpus, problems: list[Problem]) -> Counter:
@@ -121,34 +124,24 @@ def _dir_contents(corpus: Corpus) -> dict[str, dict[str, dict[str, str]]]:
     return dirs
 
 
-def _signature(files: list[Path]) -> list[list[object]]:
-    out: list[list[object]] = []
-    for path in files:
-        stat = path.stat()
-        out.append([str(path), stat.st_size, stat.st_mtime_ns])
-    return out
-
-
 def _identity(root: Path, codes: tuple[str, ...], subset: str, skip_bad_utts: bool) -> dict[str, object]:
     return {"version": PREP_VERSION, "mls_root": str(root), "langs": list(codes), "train_subset": subset, "skip_bad_utts": skip_bad_utts}
 
 
-def _previous_run(out: Path, identity: dict[str, object]) -> Optional[dict]:
-    """The stamp's summary when the outputs are complete for these arguments and unchanged inputs."""
+def _previous_run(out: Path, fp: str) -> Optional[dict]:
+    """The stamp's summary when it matches ``fp`` and the outputs are still those it describes."""
+    if not is_done(out / STAMP_NAME, fp):
+        return None
     try:
-        stamp = json.loads((out / STAMP_NAME).read_text(encoding="utf-8"))
-        if any(stamp.get(k) != v for k, v in identity.items()):
+        summary = read_stamp(out / STAMP_NAME)["params"]["summary"]
+        if (out / LANG_LIST).read_text(encoding="utf-8").split() != summary["langs"]:
             return None
-        if stamp["inputs"] != _signature([Path(p) for p, _, _ in stamp["inputs"]]):
-            return None
-        if (out / LANG_LIST).read_text(encoding="utf-8").split() != list(identity["langs"]):  # type: ignore[arg-type]
-            return None
-        for name, info in stamp["dirs"].items():
+        for name, info in summary["dirs"].items():
             if validate_data_dir(out / name) != info["utterances"]:
                 return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return stamp
+    return summary
 
 
 def _write_outputs(out: Path, dirs: dict[str, dict[str, dict[str, str]]]) -> None:
@@ -191,18 +184,17 @@ def prepare_mls(
     if not root.is_dir():
         raise MLSFormatError(f"{root}: MLS root folder not found")
     identity = _identity(root, codes, train_subset, skip_bad_utts)
-    previous = _previous_run(out, identity)
+    fp = fingerprint(identity, _input_files(root, codes, train_subset))
+    previous = _previous_run(out, fp)
     if previous is not None:
         logger.info("%s is up to date for these arguments, skipping", out)
-        return {**previous["summary"], "skipped": True}
+        return {**previous, "skipped": True}
 
     corpus: Corpus = {}
     problems: list[Problem] = []
-    inputs: list[Path] = []
     for code in codes:
-        corpus[code], lang_problems, lang_inputs = _scan_language(root, code, train_subset)
+        corpus[code], lang_problems = _scan_language(root, code, train_subset)
         problems += lang_problems
-        inputs += lang_inputs
     selected = [u for code in codes for split in SPLITS for u in corpus[code][split]]
     problems += check_audio(selected, nj=nj, desc="checking audio")
     dropped: Counter = Counter()
@@ -232,8 +224,7 @@ def prepare_mls(
         },
         "dropped": dict(sorted(dropped.items())),
     }
-    stamp = {**identity, "inputs": _signature(inputs), "dirs": summary["dirs"], "summary": summary}
-    atomic_write_text(out / STAMP_NAME, json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+    write_stamp(out / STAMP_NAME, fp, {**identity, "summary": summary})
     for name, info in summary["dirs"].items():
         logger.info("%s: %d utterances, %d speakers", name, info["utterances"], info["speakers"])
     return {**summary, "skipped": False}

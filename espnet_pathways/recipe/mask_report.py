@@ -4,7 +4,7 @@ A checkpoint of a pruned model holds its masks as ``pathway_masks.masks.<lang>.*
 (:meth:`espnet_pathways.masks.MaskSet.from_state_dict`). Decoding language ``l`` uses ``l``'s mask,
 or the shared mask ``"*"`` (LAP); the multilingual model is the union of its masks. Sparsity is
 given over the prunable set P (the masks' tensors) and over all parameters (zeros of P counted
-against every weight of the checkpoint, as :func:`espnet_pathways.recipe.results.checkpoint_stats`
+against every weight of the checkpoint, as :func:`espnet_pathways.recipe.stages.results.checkpoint_stats`
 counts them).
 """
 

@@ -54,12 +54,6 @@ Keys of a phase (``name``, ``config`` and ``exp`` are required):
 
 Each :class:`Phase` reads its config files once (:attr:`Phase.config_dict`); the stages ask it for
 the pruning method, the ``--pruning_conf`` overrides and the batch options (:meth:`Phase.run_options`).
-
-Usage (prints a field of the phases, one line each, for the stage script)::
-
-    python -m espnet_pathways.recipe.phases --phases_config conf/phases.yaml --expdir exp \
-        --langs "en fr" --which last --field exp
-    # one phase: --train_config conf/train.yaml --asr_exp exp/asr_x instead of --phases_config
 """
 
 from __future__ import annotations
@@ -67,7 +61,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -76,7 +69,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from espnet_pathways.pruning.methods import PruningMethod, find_method
-from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import LANG_LIST, read_lang_list
 from espnet_pathways.utils.fileio import atomic_write_text
 
@@ -93,10 +85,8 @@ __all__ = [
     "merge_configs",
     "init_mask_phases",
     "decoded_phases",
-    "parse_langs",
     "add_phases_arguments",
     "phases_from_args",
-    "main",
 ]
 
 _KEYS = {"name", "config", "exp", "init_from", "args", "languages", "foreach_language", "init_masks_from", "decode",
@@ -554,16 +544,7 @@ def decoded_phases(phases: Sequence[Phase]) -> List[Phase]:
     return out
 
 
-# ---------------------------------------------------------------- CLI
-
-
-def parse_langs(langs: Optional[str], lang_list: Optional[Path]) -> Optional[List[str]]:
-    """The language list from ``--langs "en fr"`` or a language list file (None when neither)."""
-    if lang_list is not None:
-        return read_lang_list(lang_list)
-    if langs:
-        return langs.split()
-    return None
+# ---------------------------------------------------------------- options of the stages
 
 
 def add_phases_arguments(parser: argparse.ArgumentParser) -> None:
@@ -591,7 +572,9 @@ def selected(phases: Sequence[Phase], args: argparse.Namespace) -> List[Phase]:
 
 def phases_from_args(args: argparse.Namespace) -> Tuple[Optional[List[str]], List[Phase]]:
     """(languages, phases) from the options of :func:`add_phases_arguments`."""
-    langs = parse_langs(args.langs, args.lang_list)
+    langs = args.langs.split() if args.langs else None
+    if args.lang_list is not None:
+        langs = read_lang_list(args.lang_list)
     if args.phases_config is not None:
         phases = load_phases(args.phases_config, args.expdir, langs)
     elif args.train_config is not None and args.asr_exp is not None:
@@ -599,33 +582,3 @@ def phases_from_args(args: argparse.Namespace) -> Tuple[Optional[List[str]], Lis
     else:
         raise ValueError("give --phases_config, or --train_config and --asr_exp")
     return langs, selected(phases, args)
-
-
-def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Print a field of the training phases, one line each.")
-    add_phases_arguments(parser)
-    parser.add_argument("--which", choices=("first", "last", "all", "decode"), default="last")
-    parser.add_argument(
-        "--field", choices=("exp", "config", "name"), default="exp",
-        help="config: the phase's (first) config file",
-    )
-    return parser
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    args = get_parser().parse_args(argv)
-
-    def work() -> None:
-        _, phases = phases_from_args(args)
-        if args.which == "decode":
-            chosen = decoded_phases(phases)
-        else:
-            chosen = {"first": phases[:1], "last": phases[-1:], "all": phases}[args.which]
-        attr = {"exp": "exp_dir", "config": "base_config", "name": "name"}[args.field]
-        sys.stdout.write("".join(f"{getattr(p, attr)}\n" for p in chosen))
-
-    return run_cli(work)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

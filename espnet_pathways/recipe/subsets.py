@@ -23,7 +23,7 @@ from typing import Any, Iterable, List, Sequence, Tuple
 
 from espnet_pathways.data.kaldi import read_kaldi_file, utt2spk_to_spk2utt, write_kaldi_file
 from espnet_pathways.recipe.datadir import LANG_LIST, PER_UTT_FILES, read_lang_list
-from espnet_pathways.recipe.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
+from espnet_pathways.utils.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_dir
 
 __all__ = ["subset_tag", "is_per_utterance", "language_subset", "shape_subset", "phase_data", "phase_setup"]
@@ -147,7 +147,7 @@ def phase_data(train_dir: Path, valid_dir: Path, stats_dir: Path, langs: Sequenc
 
 
 def phase_setup(setup: Any, phase: Any) -> Any:
-    """``setup`` (a :class:`~espnet_pathways.recipe.train.TrainSetup`) for ``phase``: with its
+    """``setup`` (a :class:`~espnet_pathways.recipe.stages.train.TrainSetup`) for ``phase``: with its
     language subsets when the phase has ``languages``."""
     if not phase.languages:
         return setup

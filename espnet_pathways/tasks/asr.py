@@ -99,7 +99,7 @@ def _resolve_token_list(args: argparse.Namespace) -> List[str]:
 
 def _resolve_lang_list(args: argparse.Namespace) -> Optional[List[str]]:
     """``args.lang_list`` (path or list) as a list, stored back so that config.yaml is portable."""
-    if getattr(args, "lang_list", None) is None:
+    if args.lang_list is None:
         return None
     args.lang_list = read_lang_list(args.lang_list)
     return args.lang_list
@@ -182,15 +182,12 @@ class PathwaysASRTask(ASRTask):
         cls, args: argparse.Namespace, train: bool
     ) -> Optional[Callable[[str, Dict[str, np.ndarray]], Dict[str, np.ndarray]]]:
         """ESPnet's preprocessor, or the language-aware one when ``--bpemodel`` is a directory."""
-        if (
-            getattr(args, "use_preprocessor", True)
-            and is_per_language_bpe(getattr(args, "token_type", None), getattr(args, "bpemodel", None))
-            and getattr(args, "preprocessor", "default") == "default"
-        ):
+        if (args.use_preprocessor and args.preprocessor == "default"
+                and is_per_language_bpe(args.token_type, args.bpemodel)):
             lang_list = _resolve_lang_list(args)
             args = copy.copy(args)
             args.preprocessor = REGISTERED["preprocessor"]
-            args.preprocessor_conf = {**getattr(args, "preprocessor_conf", {}), "lang_list": lang_list}
+            args.preprocessor_conf = {**args.preprocessor_conf, "lang_list": lang_list}
         return super().build_preprocess_fn(args, train)
 
     @classmethod
@@ -199,7 +196,7 @@ class PathwaysASRTask(ASRTask):
         """ESPnet's iterator factory; a pruning run without ``--num_iters_per_epoch`` is checked here,
         once its batches per epoch are known, to reach the end of its schedule."""
         factory = super().build_iter_factory(args, distributed_option, mode, kwargs)
-        if mode == "train" and getattr(args, "pruning_conf", None) and args.num_iters_per_epoch is None:
+        if mode == "train" and args.pruning_conf and args.num_iters_per_epoch is None:
             if isinstance(factory, SequenceIterFactory):
                 batches = len(factory.sampler)
                 _check_run_length(args, PruningConfig.from_dict(args.pruning_conf), batches,
@@ -212,11 +209,10 @@ class PathwaysASRTask(ASRTask):
     @classmethod
     def build_sequence_iter_factory(cls, args: argparse.Namespace, iter_options, mode: str) -> AbsIterFactory:
         """ESPnet's sequence iterator; training batches as the pruning method wants them (module docstring)."""
-        if mode != "train" or not getattr(args, "pruning_conf", None):
+        if mode != "train" or not args.pruning_conf:
             return super().build_sequence_iter_factory(args, iter_options, mode)
         method = args.pruning_conf.get("method")
-        run_length = check_run_options(args.accum_grad, getattr(args, "lang_run_length", None),
-                                       iter_options.num_iters_per_epoch)
+        run_length = check_run_options(args.accum_grad, args.lang_run_length, iter_options.num_iters_per_epoch)
         if method_batches(method) == "mixed":
             logging.info(f"pruning method {method} trains on mixed-language batches: utt2category is ignored")
             with categories_ignored():
@@ -231,12 +227,12 @@ class PathwaysASRTask(ASRTask):
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
         """Build the model named by ``--model``; the plugin's transducer or any stock ESPnet ASR model."""
         lang_list = _resolve_lang_list(args)
-        if getattr(args, "model", None) == TRANSDUCER_MODEL:
+        if args.model == TRANSDUCER_MODEL:
             model = cls.build_transducer(args)
         else:
             model = super().build_model(args)
-        if getattr(args, "pruning_conf", None):
-            init_param = (getattr(args, "init_param", None) or [None])[0]
+        if args.pruning_conf:
+            init_param = (args.init_param or [None])[0]
             attach_pruning(model, PruningConfig.from_dict(args.pruning_conf), lang_list or [], init_param)
         return model
 
@@ -257,7 +253,7 @@ class PathwaysASRTask(ASRTask):
     def build_transducer(cls, args: argparse.Namespace) -> AbsESPnetModel:
         """frontend -> specaug -> normalize -> encoder -> predictor + joiner (+ CTC)."""
         for unsupported in ("preencoder", "postencoder", "decoder"):
-            if getattr(args, unsupported, None) is not None:
+            if getattr(args, unsupported) is not None:
                 raise ValueError(f"--{unsupported} is not supported with --model {TRANSDUCER_MODEL}")
         token_list = _resolve_token_list(args)
         vocab_size = len(token_list)

@@ -26,7 +26,7 @@ from espnet_pathways.data.mini_mls_plan import (
     rng_for,
     train_amounts,
 )
-from espnet_pathways.recipe import data_prep
+from espnet_pathways.recipe.stages import data_prep
 
 CI_LANGS = ("en", "fr", "it", "nl")  # what the ci_corpus fixture generates
 SPLITS = ("train", "dev", "test")
@@ -308,9 +308,9 @@ def test_scaled_language_leaves_the_others_alone(ci_corpus: tuple[Path, dict], t
     first, again = _read_all(ci_corpus[0], "fr"), _read_all(root, "fr")
     assert first.keys() == again.keys() and all(np.array_equal(first[k], again[k]) for k in first)
     english = root / get_language("en").mls_dir
-    stamp = json.loads((english / STAMP_NAME).read_text())
+    stamp = json.loads((english / STAMP_NAME).read_text())["params"]
     assert stamp["train_scale"] == 2.0 and stamp["splits"]["train"]["utterances"] == 48
-    assert "train_scale" not in json.loads((root / get_language("fr").mls_dir / STAMP_NAME).read_text())
+    assert "train_scale" not in json.loads((root / get_language("fr").mls_dir / STAMP_NAME).read_text())["params"]
     base = ci_corpus[0] / get_language("en").mls_dir
     for split in ("dev", "test"):
         assert (english / split / "transcripts.txt").read_text() == (base / split / "transcripts.txt").read_text()

@@ -12,8 +12,8 @@ import yaml
 from torch import nn
 
 from espnet_pathways.masks import MaskSet, attach, magnitude_masks, prunable_parameters
-from espnet_pathways.recipe.filter_data import filter_data_dir
-from espnet_pathways.recipe.format_data import format_data_dir
+from espnet_pathways.recipe.stages.filter_data import filter_data_dir
+from espnet_pathways.recipe.stages.format_data import format_data_dir
 from espnet_pathways.text import SpmOptions, build_token_list_dir
 
 FS = 16000

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from espnet_pathways.recipe import data_prep
+from espnet_pathways.recipe.stages import data_prep
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from espnet_pathways.recipe import decode
-from espnet_pathways.recipe.format_data import format_data_dir
+from espnet_pathways.recipe.stages import decode
+from espnet_pathways.recipe.stages.format_data import format_data_dir
 from recipe_data import UTTS, read_lines, write_data_dir, write_lang_list
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from espnet_pathways.recipe import significance
+from espnet_pathways.recipe.stages import significance
 from test_recipe_shell import RECIPE, make_recipe_copy, run
 
 pytestmark = [

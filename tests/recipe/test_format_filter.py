@@ -10,7 +10,7 @@ import soundfile
 
 from fake_mls_release import truncate_file
 from recipe_data import FS, UTTS, read_lines, write_lang_list
-from espnet_pathways.recipe import filter_data, format_data
+from espnet_pathways.recipe.stages import filter_data, format_data
 
 
 def test_format_writes_every_file(data_dir, lang_list, tmp_path):

@@ -15,9 +15,10 @@ import yaml
 from torch import nn
 
 from espnet_pathways.pruning import PruningConfig
-from espnet_pathways.recipe import collect_stats, launch, phase_eval, phase_results, phases, subsets, train
+from espnet_pathways.recipe import launch, phases, subsets
+from espnet_pathways.recipe.stages import collect_stats, phase_eval, phase_results, train, phases as phases_cli
 from espnet_pathways.recipe.mask_report import percent
-from espnet_pathways.recipe.results import checkpoint_stats
+from espnet_pathways.recipe.stages.results import checkpoint_stats
 from espnet_pathways.recipe.sclite import find_sclite
 from recipe_data import UTTS, read_lines, write_data_dir, write_dump_and_char_tokens, write_masked_checkpoint
 
@@ -240,12 +241,12 @@ def test_phases_cli_fields(tmp_path, capsys):
 phases:
   - {{name: a, config: [{tmp_path}/c.yaml, x.yaml], exp: asr_a, foreach_language: true}}
 """)
-    assert phases.main(["--phases_config", str(path), "--expdir", "exp", "--langs", "en fr", "--which", "all"]) == 0
+    assert phases_cli.main(["--phases_config", str(path), "--expdir", "exp", "--langs", "en fr", "--which", "all"]) == 0
     assert capsys.readouterr().out == "exp/asr_a_en\nexp/asr_a_fr\n"
-    assert phases.main(["--phases_config", str(path), "--expdir", "exp", "--langs", "en fr",
+    assert phases_cli.main(["--phases_config", str(path), "--expdir", "exp", "--langs", "en fr",
                         "--which", "first", "--field", "config"]) == 0
     assert capsys.readouterr().out == f"{tmp_path}/c.yaml\n"
-    assert phases.main(["--phases_config", str(path), "--expdir", "exp", "--which", "last"]) == 1  # no languages
+    assert phases_cli.main(["--phases_config", str(path), "--expdir", "exp", "--which", "last"]) == 1  # no languages
 
 
 # ------------------------------------------------------------------ language subsets and stage 11

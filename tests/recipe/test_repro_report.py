@@ -1,4 +1,4 @@
-"""recipe.repro_report: rows per seed, costs from ESPnet's reporter, comparisons, the spliced report."""
+"""recipe.stages.repro_report: rows per seed, costs from ESPnet's reporter, comparisons, the spliced report."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from espnet_pathways.recipe import phase_eval, phases, repro_report
+from espnet_pathways.recipe import phases
+from espnet_pathways.recipe.stages import phase_eval, repro_report
 from espnet_pathways.recipe.sclite import find_sclite
 from recipe_data import UTTS, write_data_dir, write_masked_checkpoint
 
@@ -53,7 +54,8 @@ phases:
     write_reporter(exp / "asr_dense", 500, 2, 60.0)
     for seed in (1, 2):
         for lang, sparsity in (("en", 0.7), ("fr", 0.6)):
-            write_masked_checkpoint(exp / f"asr_lth_{lang}_s{seed}" / "valid.loss.ave.pth", {lang: sparsity})
+            masks = write_masked_checkpoint(exp / f"asr_lth_{lang}_s{seed}" / "valid.loss.ave.pth", {lang: sparsity})
+            masks.save(exp / f"asr_lth_{lang}_s{seed}" / "masks.pwm")
             write_reporter(exp / f"asr_lth_{lang}_s{seed}", 200, 1, 30.0)
         write_masked_checkpoint(exp / f"asr_pw_s{seed}" / "valid.loss.ave.pth", {"en": 0.7, "fr": 0.6})
         write_reporter(exp / f"asr_pw_s{seed}", 100, 3, 20.0)
@@ -101,6 +103,8 @@ def test_rows_costs_comparisons_and_report(finished):
     assert pw["wer"]["mls_fr_test"] == {"lang": "fr", "wer": pytest.approx(fr_wer)}
     assert pw["wer_avg"] == pytest.approx(fr_wer / 2)
     assert 0.0 < pw["mask_iou"]["en-fr"] < 1.0
+    assert pw["mask_iou_with_initial"] == {"en": 1.0, "fr": 1.0}, "the fake pathways run kept the LTH masks"
+    assert lth["mask_iou_with_initial"] == {}
     assert not (json_dir / "pathways_s2.json").exists()
 
     comparisons = json.loads((json_dir / "comparisons.json").read_text())

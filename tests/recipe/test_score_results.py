@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from espnet_pathways.recipe import results, score
+from espnet_pathways.recipe.stages import results, score
 from espnet_pathways.recipe.sclite import find_sclite
 
 SETS = {

@@ -10,7 +10,7 @@ from typing import Dict, Sequence
 import numpy as np
 import pytest
 
-from espnet_pathways.recipe import significance as sig
+from espnet_pathways.recipe.stages import significance as sig
 from espnet_pathways.recipe.sclite import find_sclite, parse_result, parse_utterances, run_sclite
 
 # (reference, hypothesis) per utterance; errors and reference words counted by hand
@@ -200,7 +200,7 @@ def test_mismatched_or_missing_inputs_name_the_file(tmp_path: Path) -> None:
 
 
 def test_score_dirs_are_those_of_stage_13() -> None:
-    from espnet_pathways.recipe.score import METRICS
+    from espnet_pathways.recipe.stages.score import METRICS
 
     assert sig.SCORE_DIRS == {metric: score_dir for metric, (score_dir, _) in METRICS.items()}
 

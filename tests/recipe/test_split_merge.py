@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from espnet_pathways.recipe import merge_decode, split_decode
+from espnet_pathways.recipe.stages import merge_decode, split_decode
 
 
 @pytest.mark.parametrize("n, nj, sizes", [(10, 3, [4, 3, 3]), (2, 4, [1, 1]), (5, 1, [5]), (6, 6, [1] * 6)])

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from espnet_pathways.recipe import jobs, stamp
+from espnet_pathways.recipe import jobs
+from espnet_pathways.utils import stamp
 
 
 def test_fingerprint_follows_params_and_file_contents(tmp_path):

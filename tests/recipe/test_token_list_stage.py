@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from espnet_pathways.recipe import token_list
+from espnet_pathways.recipe.stages import token_list
 from espnet_pathways.text import MultilingualTokenizer, read_token_list
 
 EN = ["the cat sat on the mat", "a dog ran in the park", "the sun is warm today", "we like green tea"] * 5

@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from espnet_pathways.recipe import collect_stats, launch, phases, train
+from espnet_pathways.recipe import launch, phases
+from espnet_pathways.recipe.stages import collect_stats, train, phases as phases_cli
 from recipe_data import read_lines, write_dump_and_char_tokens
 from test_progress import ESPNET_LOG
 
@@ -129,9 +130,9 @@ def test_phases_file_errors(tmp_path, yaml_text, match):
 def test_phases_cli_prints_fields(tmp_path, capsys):
     spec = tmp_path / "p.yaml"
     spec.write_text("phases:\n  - {name: a, config: a.yaml, exp: x}\n  - {name: b, config: b.yaml, exp: y}\n")
-    assert phases.main(["--phases_config", str(spec), "--expdir", "exp", "--which", "last"]) == 0
+    assert phases_cli.main(["--phases_config", str(spec), "--expdir", "exp", "--which", "last"]) == 0
     assert capsys.readouterr().out == "exp/y\n"
-    assert phases.main(["--phases_config", str(spec), "--expdir", "exp", "--which", "first", "--field", "config"]) == 0
+    assert phases_cli.main(["--phases_config", str(spec), "--expdir", "exp", "--which", "first", "--field", "config"]) == 0
     assert capsys.readouterr().out == "a.yaml\n"
 
 

@@ -4,7 +4,7 @@
 #   local/repro.sh                 # from the recipe dir (or: make repro)
 # Order: the key rows for seeds 1, 2, 3 first, then the remaining rows (IMP family, monolingual
 # dense control) seed by seed; exp/RESULTS.md over every seed, then REPRODUCTION.md and
-# bench/results/repro/ from the finished runs (recipe.repro_report).
+# bench/results/repro/ from the finished runs (recipe.stages.repro_report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,5 +24,5 @@ for seed in ${seeds}; do
 done
 ./run.sh "${corpus[@]}" "${phases[@]}" --stage 13 --stop_stage 13 "$@"
 . ./path.sh
-python -m espnet_pathways.recipe.repro_report --phases_config conf/phases/repro.yaml --expdir exp \
+python -m espnet_pathways.recipe.stages.repro_report --phases_config conf/phases/repro.yaml --expdir exp \
     --lang_list dump/raw/train/lang_list.txt --out REPRODUCTION.md --json_dir ../../bench/results/repro

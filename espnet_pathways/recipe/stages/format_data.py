@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.format_data --src data/train --dst dump/raw/org/train \
+    python -m espnet_pathways.recipe.stages.format_data --src data/train --dst dump/raw/org/train \
         --lang_list data/lang_list.txt --fs 16000 --nj 4
 
 Reads ``wav.scp text utt2spk utt2lang utt2category`` from ``--src`` (same utterance ids) and
@@ -29,7 +29,7 @@ from espnet_pathways.data.audio import decode_problem, error_text
 from espnet_pathways.data.parallel import parallel_map
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import LANG_LIST, PER_UTT_FILES, read_data_dir, read_lang_list, write_data_subset
-from espnet_pathways.recipe.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
+from espnet_pathways.utils.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_dir, remove_stale_tmp
 
 __all__ = ["format_data_dir", "lang_ids", "num_samples", "main"]

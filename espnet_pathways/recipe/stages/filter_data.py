@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.filter_data --src dump/raw/org/train --dst dump/raw/train \
+    python -m espnet_pathways.recipe.stages.filter_data --src dump/raw/org/train --dst dump/raw/train \
         --fs 16000 --min_wav_duration 0.1 --max_wav_duration 20
 
 Every per-utterance file of the formatted ``--src`` (wav.scp, text, utt2spk, utt2lang,
@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import LANG_LIST, PER_UTT_FILES, read_data_dir, write_data_subset
-from espnet_pathways.recipe.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
+from espnet_pathways.utils.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_dir
 
 __all__ = ["FORMATTED_FILES", "select_utterances", "filter_data_dir", "main"]

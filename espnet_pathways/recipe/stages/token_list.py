@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.token_list --train_dir dump/raw/train \
+    python -m espnet_pathways.recipe.stages.token_list --train_dir dump/raw/train \
         --out_dir data/token_list/bpe_unigram512 --token_type bpe --bpemode unigram --nbpe 512
     # per-language sizes:  --nbpe "en:512 fr:256 it:256 nl:256"
     # characters:          --token_type char
@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 
 from espnet_pathways.utils.cli import run_cli, str2bool
 from espnet_pathways.recipe.datadir import LANG_LIST, read_data_dir, read_lang_list
-from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
+from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.text import SpmOptions, build_token_list_dir
 
 __all__ = ["parse_nbpe", "texts_by_lang", "make_token_list", "main"]

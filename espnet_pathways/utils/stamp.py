@@ -12,11 +12,11 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 from espnet_pathways.utils.fileio import atomic_write_text, remove_stale_tmp
 
-__all__ = ["STAMP_NAME", "fingerprint", "is_done", "write_stamp"]
+__all__ = ["STAMP_NAME", "fingerprint", "read_stamp", "is_done", "write_stamp"]
 
 STAMP_NAME = ".done"
 
@@ -36,24 +36,32 @@ def fingerprint(params: Mapping[str, Any], files: Iterable[Union[str, Path]] = (
     return h.hexdigest()
 
 
-def is_done(stamp: Union[str, Path], fp: str) -> bool:
-    """True when ``stamp`` exists and records fingerprint ``fp``."""
+def read_stamp(stamp: Union[str, Path]) -> Optional[Dict[str, Any]]:
+    """The record ``{"fingerprint", "params"}`` of ``stamp``; None when it is missing or unreadable."""
     stamp = Path(stamp)
     if not stamp.is_file():
-        return False
+        return None
     try:
-        recorded = json.loads(stamp.read_text(encoding="utf-8")).get("fingerprint")
-    except (json.JSONDecodeError, AttributeError):
-        logging.warning("%s: unreadable stamp; redoing the step", stamp)
-        return False
-    if recorded != fp:
+        record = json.loads(stamp.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict):
+        logging.warning("%s: unreadable stamp", stamp)
+        return None
+    return record
+
+
+def is_done(stamp: Union[str, Path], fp: str) -> bool:
+    """True when ``stamp`` exists and records fingerprint ``fp``."""
+    record = read_stamp(stamp)
+    if record is not None and record.get("fingerprint") != fp:
         logging.info("%s: inputs or options changed; redoing the step", stamp)
         return False
-    return True
+    return record is not None
 
 
 def write_stamp(stamp: Union[str, Path], fp: str, params: Mapping[str, Any]) -> None:
-    """Record ``fp`` (and ``params`` for people reading it) in ``stamp``."""
+    """Record ``fp`` and ``params`` (for people reading it, and :func:`read_stamp`) in ``stamp``."""
     stamp = Path(stamp)
     remove_stale_tmp(stamp.parent, [stamp.name])
     atomic_write_text(stamp, json.dumps({"fingerprint": fp, "params": params}, indent=1, sort_keys=True, default=str) + "\n")

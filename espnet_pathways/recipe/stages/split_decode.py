@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.split_decode --scp dump/raw/mls_en_test/wav.scp --nj 4 \
+    python -m espnet_pathways.recipe.stages.split_decode --scp dump/raw/mls_en_test/wav.scp --nj 4 \
         --out_dir exp/asr_x/decode_tag/mls_en_test/logdir
 
 writes ``keys.1.scp`` ... ``keys.N.scp`` (the scp lines of each part), N = min(nj, #keys).

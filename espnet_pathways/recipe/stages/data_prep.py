@@ -3,13 +3,13 @@
 Usage::
 
     # embedded corpus (espeak-ng), generated into --corpus_dir, then prepared into data/
-    python -m espnet_pathways.recipe.data_prep --corpus_size ci --corpus_dir downloads/mini_mls_ci \
+    python -m espnet_pathways.recipe.stages.data_prep --corpus_size ci --corpus_dir downloads/mini_mls_ci \
         --langs "en fr it nl" --out_dir data
     # imbalanced: 4x English, a quarter of Dutch (train only; dev/test as at scale 1)
-    python -m espnet_pathways.recipe.data_prep --corpus_size repro --corpus_dir downloads/mini_mls_repro \
+    python -m espnet_pathways.recipe.stages.data_prep --corpus_size repro --corpus_dir downloads/mini_mls_repro \
         --langs "en fr it nl" --lang_scale "en:4 nl:0.25" --out_dir data
     # real MLS
-    python -m espnet_pathways.recipe.data_prep --mls_root /corpora/mls --langs "en fr it nl" \
+    python -m espnet_pathways.recipe.stages.data_prep --mls_root /corpora/mls --langs "en fr it nl" \
         --train_subset 10h --out_dir data
 
 Both steps are the data package's (:func:`espnet_pathways.data.mini_mls.generate_mini_mls`,

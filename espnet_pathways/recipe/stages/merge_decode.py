@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.merge_decode --key_file dump/raw/mls_en_test/wav.scp \
+    python -m espnet_pathways.recipe.stages.merge_decode --key_file dump/raw/mls_en_test/wav.scp \
         --out_dir exp/asr_x/decode_tag/mls_en_test logdir/output.1 logdir/output.2
 
 For each of ``text token token_int score`` the jobs' ``<input>/1best_recog/<file>`` are joined

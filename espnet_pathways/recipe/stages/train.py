@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.train --train_dir dump/raw/train --valid_dir dump/raw/dev \
+    python -m espnet_pathways.recipe.stages.train --train_dir dump/raw/train --valid_dir dump/raw/dev \
         --token_dir data/token_list/bpe_unigram512 --stats_dir exp/asr_stats_raw_bpe_unigram512 \
         --train_config conf/train_asr_emformer_demo.yaml --asr_exp exp/asr_train_asr_emformer_demo \
         --model_file valid.loss.ave.pth --ngpu 0 --num_procs auto --num_threads auto
@@ -35,14 +35,14 @@ from typing import List, Optional, Sequence, Tuple
 
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
-from espnet_pathways.recipe.collect_stats import TRAIN_MODULE
+from espnet_pathways.recipe.stages.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.launch import LaunchOptions, launch_command
 from espnet_pathways.recipe.datadir import LANG_LIST
 from espnet_pathways.recipe.progress import TrainProgress, follow_log
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, init_mask_phases, phases_from_args
 from espnet_pathways.recipe.subsets import phase_setup
-from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
+from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.recipe.train_args import DATA_ENTRIES, data_args, stats_files, token_args
 from espnet_pathways.text.tokenizer import TOKEN_LIST_NAME
 

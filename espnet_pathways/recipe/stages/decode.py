@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.decode --asr_exp exp/asr_x --model_file valid.loss.ave.pth \
+    python -m espnet_pathways.recipe.stages.decode --asr_exp exp/asr_x --model_file valid.loss.ave.pth \
         --data_root dump/raw --test_sets "mls_en_test mls_fr_test" \
         --decode_dir exp/asr_x/decode_streaming_asr_model_valid.loss.ave \
         --inference_config conf/decode_streaming.yaml --inference_nj 4
@@ -32,11 +32,11 @@ from espnet_pathways.data.kaldi import read_kaldi_file
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import single_language
 from espnet_pathways.recipe.jobs import run_parallel
-from espnet_pathways.recipe.merge_decode import merge_outputs
+from espnet_pathways.recipe.stages.merge_decode import merge_outputs
 from espnet_pathways.recipe.progress import WorkProgress
-from espnet_pathways.recipe.results import DECODE_INFO_JSON
-from espnet_pathways.recipe.split_decode import split_scp
-from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
+from espnet_pathways.recipe.stages.results import DECODE_INFO_JSON
+from espnet_pathways.recipe.stages.split_decode import split_scp
+from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = ["DecodeOptions", "inference_command", "decode_set", "set_size", "decode_progress", "decode_sets", "main"]

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.significance \
+    python -m espnet_pathways.recipe.stages.significance \
         --system dense exp/dense_s0/decode_x exp/dense_s1/decode_x exp/dense_s2/decode_x \
         --system pathways exp/pw_s0/decode_x exp/pw_s1/decode_x exp/pw_s2/decode_x \
         --out exp/significance.json
@@ -61,7 +61,7 @@ __all__ = [
     "main",
 ]
 
-# metric -> score dir of a decoded set, as stage 13 writes them (recipe.score.METRICS)
+# metric -> score dir of a decoded set, as stage 13 writes them (recipe.stages.score.METRICS)
 SCORE_DIRS = {"wer": "score_wer", "cer": "score_cer"}
 RESULT_NAME = "result.txt"
 AVERAGE = "avg"  # key of the macro average over sets

@@ -5,17 +5,17 @@ Which phases: ``decode: true``, or by default the last phase and every pruning p
 (a monolingual model) only the test sets of its languages, every other phase (the dense and the
 pathway models) every test set; each set is decoded with ``--lang <the set's language>``. Each
 phase decodes ``<exp>/<model_file>`` with ``<exp>/config.yaml`` into ``<exp>/decode_<tag>/``
-(:mod:`espnet_pathways.recipe.decode`, skipped when up to date), is scored into ``<exp>/RESULTS.md``
-(:mod:`espnet_pathways.recipe.score`, with the pathway sparsity of its masks), and stage 13 of a
-phases file ends with the combined ``<expdir>/RESULTS.md`` (:mod:`espnet_pathways.recipe.phase_results`).
+(:mod:`espnet_pathways.recipe.stages.decode`, skipped when up to date), is scored into ``<exp>/RESULTS.md``
+(:mod:`espnet_pathways.recipe.stages.score`, with the pathway sparsity of its masks), and stage 13 of a
+phases file ends with the combined ``<expdir>/RESULTS.md`` (:mod:`espnet_pathways.recipe.stages.phase_results`).
 
 Usage::
 
-    python -m espnet_pathways.recipe.phase_eval decode --phases_config conf/phases/table1.yaml --expdir exp \
+    python -m espnet_pathways.recipe.stages.phase_eval decode --phases_config conf/phases/table1.yaml --expdir exp \
         --langs "en fr it nl" --data_root dump/raw --test_sets "mls_en_test mls_fr_test" \
         --inference_tag streaming_asr_model_valid.loss.ave --model_file valid.loss.ave.pth \
         --inference_config conf/decode_streaming.yaml --inference_nj 4
-    python -m espnet_pathways.recipe.phase_eval score --phases_config ... --expdir exp --langs ... \
+    python -m espnet_pathways.recipe.stages.phase_eval score --phases_config ... --expdir exp --langs ... \
         --data_root dump/raw --test_sets ... --inference_tag ... --cmd "./run.sh --stage 13"
     # one config: --train_config conf/train.yaml --asr_exp exp/asr_x instead of --phases_config
 """
@@ -31,11 +31,11 @@ from typing import List, Optional, Sequence, Tuple
 
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import single_language
-from espnet_pathways.recipe.decode import DEFAULT_MODULE, DecodeOptions, decode_progress, decode_sets
-from espnet_pathways.recipe.phase_results import write_results_table
+from espnet_pathways.recipe.stages.decode import DEFAULT_MODULE, DecodeOptions, decode_progress, decode_sets
+from espnet_pathways.recipe.stages.phase_results import write_results_table
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
 from espnet_pathways.recipe.sclite import find_sclite
-from espnet_pathways.recipe.score import score_decode_dir
+from espnet_pathways.recipe.stages.score import score_decode_dir
 
 __all__ = ["decode_dir_of", "eval_plan", "decode_phases", "score_phases", "main"]
 

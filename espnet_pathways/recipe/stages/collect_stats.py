@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.collect_stats --train_dir dump/raw/train --valid_dir dump/raw/dev \
+    python -m espnet_pathways.recipe.stages.collect_stats --train_dir dump/raw/train --valid_dir dump/raw/dev \
         --token_dir data/token_list/bpe_unigram512 --train_config conf/train_asr_emformer_demo.yaml \
         --stats_dir exp/asr_stats_raw_bpe_unigram512 --nj 2
 
@@ -30,8 +30,8 @@ from espnet_pathways.data.kaldi import read_kaldi_file
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import LANG_LIST
 from espnet_pathways.recipe.jobs import run_parallel
-from espnet_pathways.recipe.split_decode import split_scp
-from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
+from espnet_pathways.recipe.stages.split_decode import split_scp
+from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.recipe.train_args import DATA_ENTRIES, data_args, token_args
 from espnet_pathways.text.token_list import read_token_list
 from espnet_pathways.text.tokenizer import TOKEN_LIST_NAME

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m espnet_pathways.recipe.score --decode_dir exp/asr_x/decode_streaming_asr_model_valid.loss.ave \
+    python -m espnet_pathways.recipe.stages.score --decode_dir exp/asr_x/decode_streaming_asr_model_valid.loss.ave \
         --data_root dump/raw --test_sets "mls_en_test mls_fr_test" --cmd "./run.sh --stage 13"
 
 For each set, from ``<data_root>/<set>/{text,utt2spk}`` (reference) and ``<decode_dir>/<set>/text``
@@ -26,9 +26,9 @@ from typing import Dict, List, Optional, Sequence
 from espnet_pathways.data.kaldi import read_kaldi_file
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.recipe.datadir import read_data_dir, single_language
-from espnet_pathways.recipe.results import SCORING_JSON, write_results_md
+from espnet_pathways.recipe.stages.results import SCORING_JSON, write_results_md
 from espnet_pathways.recipe.sclite import ScliteSummary, find_sclite, parse_result, run_sclite
-from espnet_pathways.recipe.stamp import fingerprint, is_done, write_stamp
+from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.recipe.trn import write_trn
 from espnet_pathways.utils.fileio import atomic_write_text
 
