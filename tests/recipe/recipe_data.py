@@ -52,6 +52,12 @@ def write_data_dir(
     return path
 
 
+def write_test_sets(data_root: Path, audio_dir: Path, langs: Sequence[str]) -> None:
+    """``<data_root>/mls_<lang>_test`` of :data:`UTTS` (utterances with text) for each language."""
+    for lang in langs:
+        write_data_dir(data_root / f"mls_{lang}_test", audio_dir, {u: v for u, v in UTTS.items() if v[1] == lang and v[3]})
+
+
 def write_lang_list(path: Path, langs: Sequence[str] = ("en", "fr")) -> Path:
     path.write_text("".join(f"{lang}\n" for lang in langs), encoding="utf-8")
     return path

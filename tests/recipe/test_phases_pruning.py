@@ -20,7 +20,7 @@ from espnet_pathways.recipe.stages import collect_stats, phase_eval, phase_resul
 from espnet_pathways.recipe.mask_report import percent
 from espnet_pathways.recipe.stages.results import checkpoint_stats
 from espnet_pathways.recipe.sclite import find_sclite
-from recipe_data import UTTS, read_lines, write_data_dir, write_dump_and_char_tokens, write_masked_checkpoint
+from recipe_data import UTTS, read_lines, write_dump_and_char_tokens, write_masked_checkpoint, write_test_sets
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs2_mls_pathways" / "asr1"
 LANGS = ["en", "fr"]
@@ -369,9 +369,7 @@ def test_train_main_checks_languages_against_lang_list(prepared, caplog):
 @pytest.fixture
 def decoded(tmp_path, fakes_env):
     data_root = tmp_path / "dump" / "raw"
-    for lang in LANGS:
-        utts = {u: v for u, v in UTTS.items() if v[1] == lang and v[3]}
-        write_data_dir(data_root / f"mls_{lang}_test", tmp_path / "audio", utts)
+    write_test_sets(data_root, tmp_path / "audio", LANGS)
     base = tmp_path / "base.yaml"
     base.write_text("encoder: emformer\n")
     (tmp_path / "ada.yaml").write_text("pruning_conf: {method: adaptive_imp}\n")
@@ -530,9 +528,7 @@ def test_bad_seeds_are_refused(tmp_path, seeds, match):
 
 def test_seeded_rows_show_mean_and_sd(tmp_path, fakes_env):
     data_root = tmp_path / "dump" / "raw"
-    for lang in LANGS:
-        write_data_dir(data_root / f"mls_{lang}_test", tmp_path / "audio",
-                       {u: v for u, v in UTTS.items() if v[1] == lang and v[3]})
+    write_test_sets(data_root, tmp_path / "audio", LANGS)
     (tmp_path / "base.yaml").write_text("encoder: emformer\n")
     (tmp_path / "pw.yaml").write_text("pruning_conf: {method: pathways}\n")
     path = write_phases(tmp_path / "p.yaml", f"""

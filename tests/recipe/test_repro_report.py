@@ -12,7 +12,7 @@ import torch
 from espnet_pathways.recipe import phases
 from espnet_pathways.recipe.stages import phase_eval, repro_report
 from espnet_pathways.recipe.sclite import find_sclite
-from recipe_data import UTTS, write_data_dir, write_masked_checkpoint
+from recipe_data import write_masked_checkpoint, write_test_sets
 
 LANGS = ["en", "fr"]
 SETS = ["mls_en_test", "mls_fr_test"]
@@ -34,9 +34,7 @@ def finished(tmp_path, fakes_env):
     """θ0, a per-language LTH row and a pathways row (2 seeds each), decoded and scored; pathways
     seed 1 gets one French word wrong, seed 2 is never decoded (an unfinished run)."""
     data_root = tmp_path / "dump" / "raw"
-    for lang in LANGS:
-        write_data_dir(data_root / f"mls_{lang}_test", tmp_path / "audio",
-                       {u: v for u, v in UTTS.items() if v[1] == lang and v[3]})
+    write_test_sets(data_root, tmp_path / "audio", LANGS)
     (tmp_path / "base.yaml").write_text("encoder: emformer\n")
     (tmp_path / "lth.yaml").write_text("pruning_conf: {method: lth}\n")
     (tmp_path / "pw.yaml").write_text("pruning_conf: {method: pathways}\n")

@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from espnet_pathways.masks import MaskSet
 from espnet_pathways.pruning.methods import find_method
 from espnet_pathways.recipe.mask_report import PathwaySparsity, checkpoint_masks, pathway_sparsity, percent
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
@@ -47,7 +48,9 @@ from espnet_pathways.recipe.stages.results import (
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 
-__all__ = ["PhaseScores", "read_phase_scores", "set_kind", "results_table", "write_results_table", "main"]
+__all__ = [
+    "PhaseScores", "read_phase_scores", "set_kind", "mean_sd", "seeds_label", "results_table", "write_results_table", "main",
+]
 
 
 @dataclass
@@ -61,6 +64,7 @@ class PhaseScores:
     sparsity: Dict[str, PathwaySparsity] = field(default_factory=dict)  # lang -> its pathway
     total_params: int = 0
     target: Optional[float] = None  # pruning_conf.target_sparsity (None: dense, fixed pathways)
+    masks: Optional[MaskSet] = None  # the decoded checkpoint's masks (None: dense)
 
     def missed_target(self, lang: str) -> bool:
         """Whether ``lang``'s pathway is off :attr:`target` (:func:`off_target`)."""
@@ -84,7 +88,7 @@ def read_phase_scores(phase: Phase, decode_dir: Path) -> PhaseScores:
         out.wer[name] = (entry["lang"], 100.0 * w["n_err"] / max(w["wrd"], 1))
     model_file = Path(info["model_file"])
     out.total_params = int(checkpoint_stats(model_file)["params"])
-    masks = checkpoint_masks(model_file)
+    masks = out.masks = checkpoint_masks(model_file)
     if masks is not None:
         langs = [lang for lang, _ in out.wer.values()]
         out.sparsity = {r.name: r for r in pathway_sparsity(masks, langs, out.total_params) if r.name != "union"}
@@ -129,7 +133,12 @@ def _row_info(group: str, members: List[PhaseScores], phases: Sequence[Phase]) -
 Cell = Tuple[float, Optional[PathwaySparsity], Optional[float]]
 
 
-def _mean_sd(values: Sequence[float]) -> str:
+def seeds_label(n: int) -> str:
+    """``1 seed``, ``3 seeds``."""
+    return f"{n} seed" + ("s" if n != 1 else "")
+
+
+def mean_sd(values: Sequence[float]) -> str:
     """``12.34`` for one value, ``12.34 ± 0.56`` (sample sd) for several."""
     mean = sum(values) / len(values)
     return f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {statistics.stdev(values):.2f}"
@@ -186,10 +195,10 @@ def results_table(
         missed: Dict[str, float] = {}  # group -> the target a pathway of the row misses
         for group, cells in rows.items():
             row = info[group]
-            wers = [_mean_sd([v[0] for v in cells[c].values()]) if c in cells else "-" for c in columns]
+            wers = [mean_sd([v[0] for v in cells[c].values()]) if c in cells else "-" for c in columns]
             seeds = sorted({seed for by_seed in cells.values() for seed in by_seed}, key=lambda x: (x is None, x))
             per_seed = [[by_seed[seed][0] for by_seed in cells.values() if seed in by_seed] for seed in seeds]
-            avg = _mean_sd([sum(ws) / len(ws) for ws in per_seed])
+            avg = mean_sd([sum(ws) / len(ws) for ws in per_seed])
             partial = "*" if len(cells) < len(columns) else ""
             values = [v for by_seed in cells.values() for v in by_seed.values()]
             pathways = [v[1] for v in values if v[1] is not None]
@@ -202,7 +211,7 @@ def results_table(
             if targets:
                 missed[group] = targets[0]
             mark = f" {OFF_TARGET}" if targets else ""
-            label = group if seeds == [None] else f"{group} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
+            label = group if seeds == [None] else f"{group} ({seeds_label(len(seeds))})"
             lines.append(
                 f"|{label}|{row['method']}|{row['init']}|{row['change']}|{row['data']}|"
                 + "|".join(wers)

@@ -41,10 +41,9 @@ import yaml
 from espnet_pathways.masks import MaskSet
 from espnet_pathways.masks.layout import mask_key
 from espnet_pathways.masks.report import plot_layer_sparsity, plot_overlap, pyplot, save_png
-from espnet_pathways.recipe.mask_report import checkpoint_masks
-from espnet_pathways.recipe.stages.phase_results import read_phase_scores
+from espnet_pathways.recipe.stages.phase_results import PhaseScores, mean_sd, read_phase_scores, seeds_label
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
-from espnet_pathways.recipe.stages.results import DECODE_INFO_JSON, SCORING_JSON
+from espnet_pathways.recipe.stages.results import SCORING_JSON
 from espnet_pathways.recipe.stages.significance import AVERAGE, compare_systems, load_system
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
@@ -159,17 +158,15 @@ def _ancestors(phase: Phase, by_name: Mapping[str, Phase]) -> List[Phase]:
     return out
 
 
-def _row_masks(members: Sequence[Phase], inference_tag: str) -> Optional[MaskSet]:
+def _row_masks(scores: Sequence[PhaseScores]) -> Optional[MaskSet]:
     """The mask each language of the row decodes with (from the row's one multilingual checkpoint,
     or from each per-language run's); None for a dense row or one mask shared by every language."""
     per_lang: Dict[str, Dict[str, torch.Tensor]] = {}
-    for phase in members:
-        info = json.loads((phase.exp_dir / f"decode_{inference_tag}" / DECODE_INFO_JSON).read_text())
-        masks = checkpoint_masks(Path(info["model_file"]))
-        for lang in sorted(set(info["sets"].values())):
-            if masks is None or lang not in masks:  # dense, or the shared mask
+    for score in scores:
+        for lang in sorted({lang for lang, _ in score.wer.values()}):
+            if score.masks is None or lang not in score.masks:  # dense, or the shared mask
                 return None
-            per_lang[lang] = masks[lang]
+            per_lang[lang] = score.masks[lang]
     return MaskSet(per_lang) if len(per_lang) > 1 else None
 
 
@@ -202,7 +199,7 @@ def collect_rows(phases: Sequence[Phase], inference_tag: str) -> Dict[str, List[
                 own=_add(own),
                 total=_add(own + source_costs),
                 decode_dirs=decode_dirs,
-                masks=_row_masks(members, inference_tag),
+                masks=_row_masks(scores),
                 initial=_initial_masks(members, by_name),
             )
         )
@@ -218,15 +215,6 @@ def compare(rows: Mapping[str, Sequence[RowRun]], a: str, b: str, num_resamples:
         dirs = [Path(",".join(str(d) for d in run.decode_dirs)) for run in rows[name]]
         systems.append(load_system(name, dirs, like=systems[0] if systems else None))
     return {"num_resamples": num_resamples, **compare_systems(systems, num_resamples=num_resamples, seed=0)}
-
-
-def _mean_sd(values: Sequence[float]) -> str:
-    mean = sum(values) / len(values)
-    return f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {statistics.stdev(values):.2f}"
-
-
-def _seeds(n: int) -> str:
-    return f"{n} seed" + ("s" if n != 1 else "")
 
 
 def _minutes(seconds: float) -> str:
@@ -255,10 +243,10 @@ def _rows_table(rows: Mapping[str, Sequence[RowRun]], papers: Mapping[str, dict]
         cells = []
         for lang in langs:
             values = [w for run in runs for l, w in run.wer.values() if l == lang]
-            cells.append(_mean_sd(values) if len(values) == len(runs) else "-")
+            cells.append(mean_sd(values) if len(values) == len(runs) else "-")
         sparsity = [s for run in runs for s in run.sparsity.values()]
         lines.append(
-            f"|{row}|{paper_cells}|" + "|".join(cells) + f"|{_mean_sd([r.average for r in runs])}|{len(runs)}|"
+            f"|{row}|{paper_cells}|" + "|".join(cells) + f"|{mean_sd([r.average for r in runs])}|{len(runs)}|"
             + (f"{100 * sum(sparsity) / len(sparsity):.1f}%" if sparsity else "0%")
             + f"|{runs[0].own.steps}|{runs[0].total.steps}|{_minutes(statistics.mean(r.total.seconds for r in runs))}|"
         )
@@ -296,7 +284,7 @@ def _kept_initial_table(rows: Mapping[str, Sequence[RowRun]], langs: Sequence[st
     for row, runs in rows.items():
         kept = [r.kept_initial() for r in runs]
         if kept and kept[0]:
-            lines.append(f"|{row}|" + "|".join(_mean_sd([k[l] for k in kept]) if l in kept[0] else "-" for l in langs) + "|")
+            lines.append(f"|{row}|" + "|".join(mean_sd([k[l] for k in kept]) if l in kept[0] else "-" for l in langs) + "|")
     if not lines:
         return []
     return ["|row|" + "|".join(l.upper() for l in langs) + "|", "|---|" + "---:|" * len(langs)] + lines
@@ -310,7 +298,7 @@ def _iou_table(rows: Mapping[str, Sequence[RowRun]]) -> List[str]:
     for row, runs in rows.items():
         ious = [r.iou() for r in runs]
         if ious and ious[0]:
-            lines.append(f"|{row}|" + "|".join(_mean_sd([i[p] for i in ious]) if p in ious[0] else "-" for p in pairs) + "|")
+            lines.append(f"|{row}|" + "|".join(mean_sd([i[p] for i in ious]) if p in ious[0] else "-" for p in pairs) + "|")
     return lines
 
 
@@ -392,7 +380,7 @@ def report_markdown(
     lines = [BEGIN, "", f"Generated {datetime.date.today().isoformat()} on {_machine()}.", ""]
     missing = [f"{row} (seed {s})" for row, seeds in expected.items() for s in seeds
                if s not in {r.seed for r in rows.get(row, [])}]
-    lines += ["Finished: " + ", ".join(f"{row} ({_seeds(len(runs))})" for row, runs in rows.items()) + "."]
+    lines += ["Finished: " + ", ".join(f"{row} ({seeds_label(len(runs))})" for row, runs in rows.items()) + "."]
     lines += ["Not finished: " + (", ".join(missing) if missing else "none") + ".", ""]
     if base is not None:
         losses = ", ".join(f"{v:.2f}" for v in base.valid_loss)
