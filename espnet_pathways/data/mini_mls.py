@@ -1,34 +1,24 @@
-"""Generate a small corpus in the exact Multilingual LibriSpeech release layout, spoken by espeak-ng.
-
-Usage::
-
-    python -m espnet_pathways.data.mini_mls --size demo --out downloads/mini_mls --nj 2
-    python -m espnet_pathways.data.mini_mls --size ci --out /tmp/mls --langs en fr
-    python -m espnet_pathways.data.mini_mls --size repro --out downloads/mini_mls_repro --lang_scale "en:4 nl:0.25"
+"""Generate a small corpus in the exact Multilingual LibriSpeech release layout, spoken by espeak-ng
+(stage 1 runs it: :mod:`espnet_pathways.recipe.stages.data_prep`).
 
 Each language is built in a temporary folder and renamed to ``<out>/mls_<name>`` when complete,
 with ``mini_mls.json`` recording size, seed, train scale (when not 1) and counts. Rerunning with the
 same arguments skips the language; other arguments on an existing folder are an error unless
-``--overwrite``. The result is a pure function of (size, seed, language, its train scale):
-independent of ``--nj`` and of the other languages. ``--lang_scale "en:4 nl:0.25"`` multiplies
+``overwrite``. The result is a pure function of (size, seed, language, its train scale):
+independent of ``nj`` and of the other languages. ``lang_scale="en:4 nl:0.25"`` multiplies
 the train utterances and speakers of those languages (unlisted: 1), as MLS is imbalanced; their
 dev and test sets stay those of scale 1.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence, Union
 
-from espnet_pathways.utils.cli import setup_logging, str2bool
 from espnet_pathways.data.corpus_text import Vocabulary, load_vocabulary
-from espnet_pathways.data.espeak import EspeakError
 from espnet_pathways.data.languages import Language, get_language, parse_langs
 from espnet_pathways.data.mini_mls_meta import (
     MadeUtt,
@@ -54,7 +44,7 @@ from espnet_pathways.data.parallel import parallel_map
 from espnet_pathways.utils.fileio import atomic_dir, atomic_write_text
 from espnet_pathways.utils.stamp import fingerprint, read_stamp, write_stamp
 
-__all__ = ["generate_mini_mls", "CorpusExistsError", "STAMP_NAME", "DEFAULT_LANGS", "main"]
+__all__ = ["generate_mini_mls", "CorpusExistsError", "STAMP_NAME", "DEFAULT_LANGS"]
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +212,7 @@ def generate_mini_mls(
                 found = "no mini_mls stamp" if stamp is None else _describe(stamp)
                 raise CorpusExistsError(
                     f"{target} exists ({found}) but {_describe(wanted)} was asked; "
-                    "remove it, choose another --out, or pass --overwrite"
+                    "remove it, choose another --corpus_dir, or pass overwrite=True"
                 )
         todo.append(lang)
     if not todo:
@@ -245,40 +235,3 @@ def generate_mini_mls(
                 logger.info("%s: wrote %s", build.lang.code, out / build.lang.mls_dir)
     return {code: summary[code] for code in codes}
 
-
-def get_parser() -> argparse.ArgumentParser:
-    """Command-line options of :func:`main`."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=list(SIZES), default="demo")
-    parser.add_argument("--out", required=True, type=Path, help="corpus root to create (holds mls_<name>/)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--langs", nargs="+", default=list(DEFAULT_LANGS), help='codes, e.g. --langs en fr or --langs "en fr"')
-    parser.add_argument("--nj", type=int, default=1, help="synthesis processes")
-    parser.add_argument(
-        "--lang_scale", nargs="*", default=[],
-        help='train-size multipliers, e.g. --lang_scale "en:4 fr:1 nl:0.25" (train utterances and speakers; unlisted: 1)',
-    )
-    parser.add_argument("--overwrite", type=str2bool, nargs="?", const=True, default=False)
-    parser.add_argument("--log_level", default="INFO")
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    args = get_parser().parse_args(argv)
-    setup_logging(args.log_level)
-    start = time.perf_counter()
-    try:
-        summary = generate_mini_mls(args.out, args.size, args.langs, args.seed, args.nj, args.overwrite, args.lang_scale)
-    except (CorpusExistsError, EspeakError, ValueError) as exc:
-        logger.error("%s", exc)
-        return 1
-    for code, info in summary.items():
-        parts = [f"{s} {v['utterances']} utts {v['speakers']} spk {v['hours']:.3f} h" for s, v in info["splits"].items()]
-        logger.info("%s (%s): %s", code, "reused" if info["skipped"] else "new", "; ".join(parts))
-    logger.info("done in %.1f s", time.perf_counter() - start)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,5 @@
-"""Kaldi-style data directories from a Multilingual LibriSpeech release (real or generated).
-
-Usage::
-
-    python -m espnet_pathways.data.mls --mls_root downloads/mini_mls --out_dir data \\
-        --langs "en fr it nl" --train_subset full --skip_bad_utts false --nj 2
+"""Kaldi-style data directories from a Multilingual LibriSpeech release (real or generated); stage 1
+runs it (:mod:`espnet_pathways.recipe.stages.data_prep`).
 
 Reads ``<mls_root>/mls_<name>/`` (FLAC) or, when only that exists, ``mls_<name>_opus/``, and
 writes ``mls_<lang>_{train,dev,test}``, merged ``train`` and ``dev`` and ``lang_list.txt`` into
@@ -16,17 +12,14 @@ or corrupt one is refused here, naming it, rather than failing training later.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from espnet_pathways.utils.cli import setup_logging, str2bool
-from espnet_pathways.data.kaldi import KaldiDataError, validate_data_dir, write_data_dir
-from espnet_pathways.data.languages import UnknownLanguageError, get_language, parse_langs
+from espnet_pathways.data.kaldi import validate_data_dir, write_data_dir
+from espnet_pathways.data.languages import get_language, parse_langs
 from espnet_pathways.data.mls_format import ONE_HOUR_FOLDS, SPLITS, nine_hour_handles, one_hour_handles
 from espnet_pathways.data.mls_reader import (
     MLSFormatError,
@@ -41,7 +34,7 @@ from espnet_pathways.utils.fileio import atomic_dir, atomic_write_text, remove_s
 from espnet_pathways.utils.lang_list import LANG_LIST
 from espnet_pathways.utils.stamp import fingerprint, is_done, read_stamp, write_stamp
 
-__all__ = ["prepare_mls", "MLSFormatError", "TRAIN_SUBSETS", "LANG_LIST", "main"]
+__all__ = ["prepare_mls", "MLSFormatError", "TRAIN_SUBSETS"]
 
 logger = logging.getLogger(__name__)
 
@@ -229,31 +222,3 @@ def prepare_mls(
         logger.info("%s: %d utterances, %d speakers", name, info["utterances"], info["speakers"])
     return {**summary, "skipped": False}
 
-
-def get_parser() -> argparse.ArgumentParser:
-    """Command-line options of :func:`main`."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mls_root", required=True, type=Path, help="folder holding mls_<name>/ or mls_<name>_opus/")
-    parser.add_argument("--out_dir", required=True, type=Path)
-    parser.add_argument("--langs", nargs="+", required=True, help='codes, e.g. --langs "en fr it nl"')
-    parser.add_argument("--train_subset", choices=TRAIN_SUBSETS, default="full")
-    parser.add_argument("--skip_bad_utts", type=str2bool, default=False)
-    parser.add_argument("--nj", type=int, default=1, help="processes for the audio checks")
-    parser.add_argument("--log_level", default="INFO")
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    args = get_parser().parse_args(argv)
-    setup_logging(args.log_level)
-    try:
-        prepare_mls(args.mls_root, args.out_dir, args.langs, args.train_subset, args.skip_bad_utts, args.nj)
-    except (MLSFormatError, UnknownLanguageError, KaldiDataError) as exc:
-        logger.error("%s", exc)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,7 @@
 """The recipe's view of Kaldi data directories, on top of :mod:`espnet_pathways.data.kaldi`.
 
 Adds what the stages need beyond reading and writing single files: reading a chosen set of
-per-utterance files with one shared key set, writing a subset of utterances; the language list is
-:mod:`espnet_pathways.utils.lang_list`'s.
+per-utterance files with one shared key set, writing a subset of utterances.
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ from pathlib import Path
 from typing import Dict, Iterable, Mapping, Sequence, Union
 
 from espnet_pathways.data.kaldi import read_kaldi_file, utt2spk_to_spk2utt, write_kaldi_file
-from espnet_pathways.utils.lang_list import LANG_LIST, read_lang_list  # re-exported: the stages' language list
 
-__all__ = ["PER_UTT_FILES", "LANG_LIST", "read_lang_list", "read_data_dir", "write_data_subset", "single_language"]
+__all__ = ["PER_UTT_FILES", "read_data_dir", "write_data_subset", "single_language"]
 
 # Per-utterance files of a raw data directory, in the order they are checked.
 PER_UTT_FILES = ("wav.scp", "text", "utt2spk", "utt2lang", "utt2category")

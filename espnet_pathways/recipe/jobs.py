@@ -38,7 +38,6 @@ def run_parallel(
     commands: Sequence[Sequence[str]],
     logs: Sequence[Path],
     env: Optional[Mapping[str, str]] = None,
-    cwd: Optional[Path] = None,
     watch: Optional[Callable[[], None]] = None,
     interval_s: float = 1.0,
 ) -> None:
@@ -63,7 +62,7 @@ def run_parallel(
             fh.write(f"# {shlex.join(cmd)}\n")
             fh.flush()
             logging.info("running %s (log: %s)", shlex.join(cmd[:6]) + (" ..." if len(cmd) > 6 else ""), log)
-            procs.append((subprocess.Popen(list(cmd), stdout=fh, stderr=subprocess.STDOUT, env=full_env, cwd=cwd), fh, log))
+            procs.append((subprocess.Popen(list(cmd), stdout=fh, stderr=subprocess.STDOUT, env=full_env), fh, log))
         failed = []
         for proc, fh, log in procs:
             rc = _wait(proc, watch, interval_s)

@@ -69,7 +69,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from espnet_pathways.pruning.methods import PruningMethod, find_method
-from espnet_pathways.recipe.datadir import LANG_LIST, read_lang_list
+from espnet_pathways.utils.lang_list import LANG_LIST, read_lang_list
 from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = [

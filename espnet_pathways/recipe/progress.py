@@ -166,11 +166,8 @@ class WorkProgress:
     An item found up to date (``skipped``) leaves the total instead of counting as work done.
     """
 
-    def __init__(self, label: str, sizes: Sequence[int], unit: str = "utterances", item_unit: str = "sets",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, label: str, sizes: Sequence[int], clock: Callable[[], float] = time.monotonic) -> None:
         self.label = label
-        self.unit = unit
-        self.item_unit = item_unit
         self.clock = clock
         self.start = clock()
         self.items = 0
@@ -186,6 +183,6 @@ class WorkProgress:
         else:
             self.done += size
         elapsed = self.clock() - self.start
-        note = f"{self.items}/{self.total_items} {self.item_unit} ({name}{' up to date' if skipped else ''})"
+        note = f"{self.items}/{self.total_items} sets ({name}{' up to date' if skipped else ''})"
         eta = eta_seconds(elapsed, self.done, self.total)
-        return progress_line(self.label, self.done, self.total, self.unit, elapsed, eta, [note])
+        return progress_line(self.label, self.done, self.total, "utterances", elapsed, eta, [note])

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from espnet_pathways.utils.fileio import atomic_path
 
@@ -61,9 +61,9 @@ def find_sclite(sclite: Optional[str] = None) -> str:
     )
 
 
-def run_sclite(ref_trn: Path, hyp_trn: Path, result: Path, sclite: str, extra_opts: Sequence[str] = ()) -> None:
+def run_sclite(ref_trn: Path, hyp_trn: Path, result: Path, sclite: str) -> None:
     """``sclite -r ref trn -h hyp trn -i rm -o all stdout > result`` (written atomically)."""
-    cmd = [sclite, *extra_opts, "-r", str(ref_trn), "trn", "-h", str(hyp_trn), "trn", "-i", "rm", "-o", "all", "stdout"]
+    cmd = [sclite, "-r", str(ref_trn), "trn", "-h", str(hyp_trn), "trn", "-i", "rm", "-o", "all", "stdout"]
     with atomic_path(result) as tmp:
         with tmp.open("w", encoding="utf-8") as out:
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True, check=False)

@@ -15,18 +15,18 @@ old one, with its stamp, and skipped while its sources are unchanged.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
-from espnet_pathways.data.kaldi import read_kaldi_file, utt2spk_to_spk2utt, write_kaldi_file
-from espnet_pathways.recipe.datadir import LANG_LIST, PER_UTT_FILES, read_lang_list
+from espnet_pathways.data.kaldi import read_kaldi_file, write_kaldi_file
+from espnet_pathways.recipe.datadir import PER_UTT_FILES, write_data_subset
+from espnet_pathways.utils.lang_list import LANG_LIST, read_lang_list
 from espnet_pathways.utils.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_dir
 
-__all__ = ["subset_tag", "is_per_utterance", "language_subset", "shape_subset", "phase_data", "phase_setup"]
+__all__ = ["subset_tag", "is_per_utterance", "language_subset", "shape_subset", "phase_data"]
 
 
 def subset_tag(langs: Sequence[str]) -> str:
@@ -38,7 +38,7 @@ def subset_tag(langs: Sequence[str]) -> str:
 
 def is_per_utterance(name: str) -> bool:
     """Whether a data-dir file has one line per utterance (first column: utterance id)."""
-    return name in PER_UTT_FILES or name.startswith("utt2") or name in ("segments", "utt2num_samples")
+    return name in PER_UTT_FILES or name.startswith("utt2") or name == "segments"
 
 
 def _source_files(directory: Path) -> List[Path]:
@@ -65,30 +65,22 @@ def language_subset(data_dir: Path, langs: Sequence[str], out_dir: Path) -> bool
     if is_done(out_dir / STAMP_NAME, fp):
         logging.info("%s is up to date; skipping", out_dir)
         return False
-    utt2lang = read_kaldi_file(data_dir / "utt2lang") if (data_dir / "utt2lang").is_file() else None
-    if utt2lang is None:
+    if not (data_dir / "utt2lang").is_file():
         raise FileNotFoundError(f"missing file: {data_dir / 'utt2lang'}")
-    keep = {utt for utt, lang in utt2lang.items() if lang in langs}
+    keep = {utt for utt, lang in read_kaldi_file(data_dir / "utt2lang").items() if lang in langs}
     if not keep:
         raise ValueError(f"{data_dir / 'utt2lang'}: no utterance of language(s) {list(langs)}")
     with atomic_dir(out_dir) as tmp:
+        tables = {}
         for src in sources:
-            if src.name == "spk2utt":
-                continue
             if is_per_utterance(src.name):
-                table = read_kaldi_file(src, allow_empty=(src.name == "text"))
-                write_kaldi_file(tmp / src.name, {k: v for k, v in table.items() if k in keep})
-            else:
+                tables[src.name] = read_kaldi_file(src, allow_empty=(src.name == "text"))
+            elif src.name != "spk2utt":  # rebuilt from utt2spk
                 shutil.copyfile(src, tmp / src.name)
-        if (tmp / "utt2spk").is_file():
-            write_kaldi_file(tmp / "spk2utt", utt2spk_to_spk2utt(read_kaldi_file(tmp / "utt2spk")))
+        write_data_subset(tmp, tables, keep)
         write_stamp(tmp / STAMP_NAME, fp, {**params, "utterances": len(keep)})
     logging.info("%s: %d utterance(s) of %s from %s", out_dir, len(keep), ", ".join(langs), data_dir)
     return True
-
-
-def _keys(data_dir: Path) -> Iterable[str]:
-    return read_kaldi_file(Path(data_dir) / "wav.scp").keys()
 
 
 def shape_subset(stats_dir: Path, train_dir: Path, valid_dir: Path, out_dir: Path) -> bool:
@@ -109,7 +101,7 @@ def shape_subset(stats_dir: Path, train_dir: Path, valid_dir: Path, out_dir: Pat
         return False
     with atomic_dir(out_dir) as tmp:
         for mode, data_dir in subsets.items():
-            keys = set(_keys(data_dir))
+            keys = set(read_kaldi_file(data_dir / "wav.scp"))
             for src in _source_files(stats_dir / mode):
                 dst = tmp / mode / src.name
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -144,12 +136,3 @@ def phase_data(train_dir: Path, valid_dir: Path, stats_dir: Path, langs: Sequenc
     language_subset(valid_dir, langs, out[1])
     shape_subset(stats_dir, out[0], out[1], out[2])
     return out
-
-
-def phase_setup(setup: Any, phase: Any) -> Any:
-    """``setup`` (a :class:`~espnet_pathways.recipe.stages.train.TrainSetup`) for ``phase``: with its
-    language subsets when the phase has ``languages``."""
-    if not phase.languages:
-        return setup
-    train_dir, valid_dir, stats_dir = phase_data(setup.train_dir, setup.valid_dir, setup.stats_dir, phase.languages)
-    return dataclasses.replace(setup, train_dir=train_dir, valid_dir=valid_dir, stats_dir=stats_dir)

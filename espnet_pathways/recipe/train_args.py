@@ -13,18 +13,22 @@ from typing import List
 
 from espnet_pathways.text.tokenizer import TOKEN_LIST_NAME
 
-__all__ = ["DATA_ENTRIES", "data_args", "token_args", "stats_files"]
+__all__ = ["DATA_ENTRIES", "data_files", "data_args", "token_args", "stats_files"]
 
 # (file in the data dir, name, type) as given to --*_data_path_and_name_and_type.
 DATA_ENTRIES = (("wav.scp", "speech", "sound"), ("text", "text", "text"), ("utt2lang_id", "lang", "text_int"))
 
 
+def data_files(train_dir: Path, valid_dir: Path) -> List[Path]:
+    """The files of :data:`DATA_ENTRIES` in both dirs (inputs of the stages' stamps)."""
+    return [d / name for d in (train_dir, valid_dir) for name, _, _ in DATA_ENTRIES]
+
+
 def data_args(train_dir: Path, valid_dir: Path) -> List[str]:
     """``--{train,valid}_data_path_and_name_and_type`` for every entry of :data:`DATA_ENTRIES`."""
-    for d in (train_dir, valid_dir):
-        for name, _, _ in DATA_ENTRIES:
-            if not (d / name).is_file():
-                raise FileNotFoundError(f"missing file: {d / name} (run stages 3-4 first)")
+    for path in data_files(train_dir, valid_dir):
+        if not path.is_file():
+            raise FileNotFoundError(f"missing file: {path} (run stages 3-4 first)")
     args: List[str] = []
     for mode, d in (("train", train_dir), ("valid", valid_dir)):
         for name, key, kind in DATA_ENTRIES:

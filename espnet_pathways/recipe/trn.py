@@ -13,15 +13,10 @@ from typing import List, Mapping, Sequence
 
 from espnet_pathways.utils.fileio import atomic_write_text
 
-__all__ = ["SPACE_SYMBOL", "word_tokens", "char_tokens", "trn_lines", "write_trn"]
+__all__ = ["SPACE_SYMBOL", "char_tokens", "trn_lines", "write_trn"]
 
 SPACE_SYMBOL = "<space>"
 _MODES = ("word", "char")
-
-
-def word_tokens(text: str) -> List[str]:
-    """Whitespace-separated words."""
-    return text.split()
 
 
 def char_tokens(text: str) -> List[str]:
@@ -38,7 +33,7 @@ def trn_lines(texts: Mapping[str, str], utt2spk: Mapping[str, str], keys: Sequen
     """trn lines for ``keys`` in order; ``mode`` is ``word`` or ``char``."""
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    tokenize = word_tokens if mode == "word" else char_tokens
+    tokenize = str.split if mode == "word" else char_tokens
     lines = []
     for key in keys:
         spk = utt2spk[key]

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Callable, Union
+from typing import Callable
 
-__all__ = ["LOG_FORMAT", "setup_logging", "str2bool", "run_cli"]
+__all__ = ["LOG_FORMAT", "str2bool", "run_cli"]
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
 # Errors that mean "bad input or failed step": logged as one line, exit status 1.
 _EXPECTED_ERRORS = (OSError, ValueError, KeyError, RuntimeError)
-
-
-def setup_logging(level: Union[int, str] = logging.INFO) -> None:
-    """ESPnet-like log lines on stderr; ``level`` as a number or a name (``"info"``)."""
-    logging.basicConfig(level=level.upper() if isinstance(level, str) else level, format=LOG_FORMAT)
 
 
 def str2bool(value: str) -> bool:
@@ -30,8 +25,9 @@ def str2bool(value: str) -> bool:
 
 
 def run_cli(work: Callable[[], object]) -> int:
-    """Run ``work``; log an expected error as one line and return 1, else return 0."""
-    setup_logging()
+    """Run ``work`` with ESPnet-like log lines on stderr; log an expected error as one line and
+    return 1, else return 0."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         work()
     except _EXPECTED_ERRORS as exc:

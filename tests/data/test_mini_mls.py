@@ -14,7 +14,7 @@ import soundfile as sf
 from espnet_pathways.data import mini_mls_synth
 from espnet_pathways.data.corpus_text import load_vocabulary
 from espnet_pathways.data.languages import UnknownLanguageError, get_language
-from espnet_pathways.data.mini_mls import STAMP_NAME, CorpusExistsError, generate_mini_mls, main
+from espnet_pathways.data.mini_mls import STAMP_NAME, CorpusExistsError, generate_mini_mls
 from espnet_pathways.data.mini_mls_meta import book_titles
 from espnet_pathways.data.mini_mls_plan import (
     MAX_SECONDS,
@@ -137,11 +137,11 @@ def test_rerun_skips_and_other_arguments_are_refused(ci_corpus: tuple[Path, dict
     assert all(info["skipped"] for info in summary.values())
     assert summary["en"]["splits"] == ci_corpus[1]["en"]["splits"]
     assert stamp.stat().st_mtime_ns == before
-    with pytest.raises(CorpusExistsError, match="size=ci seed=0.*size=ci seed=3.*--overwrite"):
+    with pytest.raises(CorpusExistsError, match="size=ci seed=0.*size=ci seed=3.*another --corpus_dir"):
         generate_mini_mls(root, size="ci", langs=("en",), seed=3)
     assert stamp.stat().st_mtime_ns == before
-    assert main(["--size", "ci", "--out", str(root), "--langs", "en fr"]) == 0
-    assert main(["--size", "ci", "--out", str(root), "--langs", "en", "--seed", "3"]) == 1
+    argv = ["--langs", "en", "--corpus_dir", str(root), "--corpus_size", "ci", "--corpus_seed", "3"]
+    assert data_prep.main(argv + ["--out_dir", str(root / "data")]) == 1  # the stage's exit status
 
 
 def test_overwrite_replaces_and_unknown_inputs_fail(tmp_path: Path) -> None:
@@ -298,13 +298,14 @@ def test_parse_lang_scale() -> None:
 def test_bad_lang_scale_fails_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--lang_scale: scale of 'fr' must be a number > 0"):
         generate_mini_mls(tmp_path / "c", size="ci", langs=("en", "fr"), lang_scale="fr:0")
-    assert main(["--size", "ci", "--out", str(tmp_path / "c"), "--langs", "en", "--lang_scale", "xx:2"]) == 1
+    argv = ["--langs", "en", "--corpus_dir", str(tmp_path / "c"), "--corpus_size", "ci", "--lang_scale", "xx:2"]
+    assert data_prep.main(argv + ["--out_dir", str(tmp_path / "d")]) == 1
     assert not (tmp_path / "c").exists()
 
 
 def test_scaled_language_leaves_the_others_alone(ci_corpus: tuple[Path, dict], tmp_path: Path) -> None:
     root = tmp_path / "scaled"
-    assert main(["--size", "ci", "--out", str(root), "--langs", "en", "fr", "--lang_scale", "en:2", "--nj", "2"]) == 0
+    generate_mini_mls(root, size="ci", langs=("en", "fr"), lang_scale="en:2", nj=2)
     first, again = _read_all(ci_corpus[0], "fr"), _read_all(root, "fr")
     assert first.keys() == again.keys() and all(np.array_equal(first[k], again[k]) for k in first)
     english = root / get_language("en").mls_dir

@@ -15,8 +15,10 @@ import soundfile as sf
 
 from espnet_pathways.data.kaldi import read_kaldi_file, validate_data_dir
 from espnet_pathways.data.languages import UnknownLanguageError
-from espnet_pathways.data.mls import LANG_LIST, MLSFormatError, main, prepare_mls
+from espnet_pathways.data.mls import MLSFormatError, prepare_mls
 from espnet_pathways.data.mls_reader import PROBLEM_KINDS, MissingCorpusError
+from espnet_pathways.recipe.stages import data_prep
+from espnet_pathways.utils.lang_list import LANG_LIST
 from fake_mls_release import truncate_file
 
 PER_LANG = ("train", "dev", "test")
@@ -281,13 +283,13 @@ def test_all_utterances_bad_is_an_error_even_when_skipping(fake_mls: dict, tmp_p
 
 
 def test_cli_exit_status(fake_mls: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    root = str(fake_mls["en"].root)
-    out = str(tmp_path / "data")
-    assert main(["--mls_root", root, "--out_dir", out, "--langs", "en fr", "--train_subset", "10h"]) == 0
-    assert len(_ids(Path(out), "train")) == 18
-    assert main(["--mls_root", root, "--out_dir", out, "--langs", "en", "xx"]) == 1
+    """Through stage 1's entry point (the only command line that runs :func:`prepare_mls`)."""
+    common = ["--mls_root", str(fake_mls["en"].root), "--out_dir", str(tmp_path / "data")]
+    assert data_prep.main(common + ["--langs", "en fr", "--train_subset", "10h"]) == 0
+    assert len(_ids(tmp_path / "data", "train")) == 18
+    assert data_prep.main(common + ["--langs", "en xx"]) == 1
     assert "unknown language code 'xx'" in caplog.text
     path, line, _, _ = _break("no_tab", fake_mls["en"])
-    assert main(["--mls_root", root, "--out_dir", out, "--langs", "en"]) == 1
+    assert data_prep.main(common + ["--langs", "en"]) == 1
     assert f"{path}:{line}: no tab" in caplog.text
-    assert main(["--mls_root", root, "--out_dir", out, "--langs", "en", "--skip_bad_utts", "true"]) == 0
+    assert data_prep.main(common + ["--langs", "en", "--skip_bad_utts", "true"]) == 0

@@ -21,7 +21,7 @@ def test_embedded_corpus_is_generated_then_prepared(calls, tmp_path):
     argv = ["--langs", "en fr", "--corpus_dir", str(tmp_path / "c"), "--corpus_size", "ci", "--corpus_seed", "3",
             "--out_dir", str(tmp_path / "data"), "--nj", "2"]
     assert data_prep.main(argv) == 0
-    assert calls[0] == ("generate", tmp_path / "c", {"size": "ci", "langs": ["en", "fr"], "seed": 3, "nj": 2})
+    assert calls[0] == ("generate", tmp_path / "c", {"size": "ci", "langs": ["en", "fr"], "seed": 3, "nj": 2, "lang_scale": ""})
     assert calls[1][:3] == ("prepare", tmp_path / "c", ["en", "fr"])
     assert calls[1][3] == {"train_subset": "full", "skip_bad_utts": False, "nj": 2}
 

@@ -21,10 +21,10 @@ def test_split_list_errors():
         split_decode.split_list([], 2)
 
 
-def test_split_scp_cli(tmp_path):
+def test_split_scp(tmp_path):
     scp = tmp_path / "wav.scp"
     scp.write_text("".join(f"u{i} /a/u{i}.flac\n" for i in range(5)))
-    assert split_decode.main(["--scp", str(scp), "--nj", "2", "--out_dir", str(tmp_path / "log")]) == 0
+    assert split_decode.split_scp(scp, 2, tmp_path / "log") == [tmp_path / "log" / f"keys.{j}.scp" for j in (1, 2)]
     assert (tmp_path / "log" / "keys.1.scp").read_text() == "u0 /a/u0.flac\nu1 /a/u1.flac\nu2 /a/u2.flac\n"
     assert (tmp_path / "log" / "keys.2.scp").read_text() == "u3 /a/u3.flac\nu4 /a/u4.flac\n"
 
@@ -63,6 +63,3 @@ def test_merge_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="did not finish"):
         merge_decode.merge_outputs([tmp_path / "output.3"], tmp_path / "s", ["u0"])
     assert not (tmp_path / "s").exists()
-    key_file = tmp_path / "keys"
-    key_file.write_text("u0 x\nu1 y\n")
-    assert merge_decode.main(["--key_file", str(key_file), "--out_dir", str(tmp_path / "s"), str(a)]) == 1

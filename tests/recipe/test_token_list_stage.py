@@ -54,13 +54,13 @@ def test_cli_builds_and_skips(train_dir, tmp_path):
     assert tok.decode(tok.encode_ids("le chat est sur le tapis", "fr")) == "le chat est sur le tapis"
     stamp = (out / token_list.STAMP).read_text()
     assert token_list.main(argv) == 0 and (out / token_list.STAMP).read_text() == stamp
-    assert not token_list.make_token_list(train_dir, out, None, "bpe", "unigram", "en:25 fr:24", 0, 1.0, True)
+    assert not token_list.make_token_list(train_dir, out, "bpe", "unigram", "en:25 fr:24", 0, 1.0, True)
     assert len(tokens) == len(set(tokens))
 
 
 def test_char_units(train_dir, tmp_path):
     out = tmp_path / "char"
-    assert token_list.make_token_list(train_dir, out, None, "char", "unigram", "512", 0, 1.0, True)
+    assert token_list.make_token_list(train_dir, out, "char", "unigram", "512", 0, 1.0, True)
     pieces = read_token_list(out / "tokens.txt")[2:-1]
     assert all(len(p) == 1 for p in pieces) and "é" in pieces
 
@@ -68,7 +68,7 @@ def test_char_units(train_dir, tmp_path):
 def test_unknown_language_in_utt2lang(train_dir, tmp_path):
     (train_dir / "utt2lang").write_text((train_dir / "utt2lang").read_text().replace("fr_002 fr", "fr_002 de"))
     with pytest.raises(ValueError, match=r"utt2lang:23: utterance 'fr_002' has language 'de'"):
-        token_list.make_token_list(train_dir, tmp_path / "o", None, "bpe", "unigram", "20", 0, 1.0, True)
+        token_list.make_token_list(train_dir, tmp_path / "o", "bpe", "unigram", "20", 0, 1.0, True)
     assert token_list.main(["--train_dir", str(train_dir), "--out_dir", str(tmp_path / "o"), "--nbpe", "20"]) == 1
     assert not (tmp_path / "o").exists()
 
@@ -76,10 +76,10 @@ def test_unknown_language_in_utt2lang(train_dir, tmp_path):
 def test_language_without_text(train_dir, tmp_path):
     (train_dir / "lang_list.txt").write_text("en\nfr\nnl\n")
     with pytest.raises(ValueError, match=r"no training text for language\(s\) \['nl'\]"):
-        token_list.make_token_list(train_dir, tmp_path / "o", None, "bpe", "unigram", "20", 0, 1.0, True)
+        token_list.make_token_list(train_dir, tmp_path / "o", "bpe", "unigram", "20", 0, 1.0, True)
 
 
 def test_vocab_too_large(train_dir, tmp_path):
     with pytest.raises(ValueError, match="en: training failed"):
-        token_list.make_token_list(train_dir, tmp_path / "o", None, "bpe", "unigram", "5000", 0, 1.0, True)
-    assert token_list.make_token_list(train_dir, tmp_path / "o", None, "bpe", "unigram", "5000", 0, 1.0, False)
+        token_list.make_token_list(train_dir, tmp_path / "o", "bpe", "unigram", "5000", 0, 1.0, True)
+    assert token_list.make_token_list(train_dir, tmp_path / "o", "bpe", "unigram", "5000", 0, 1.0, False)

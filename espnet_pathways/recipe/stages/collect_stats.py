@@ -28,11 +28,11 @@ from espnet2.bin.aggregate_stats_dirs import aggregate_stats_dirs
 
 from espnet_pathways.data.kaldi import read_kaldi_file
 from espnet_pathways.utils.cli import run_cli
-from espnet_pathways.recipe.datadir import LANG_LIST
+from espnet_pathways.utils.lang_list import LANG_LIST
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.stages.split_decode import split_scp
 from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
-from espnet_pathways.recipe.train_args import DATA_ENTRIES, data_args, token_args
+from espnet_pathways.recipe.train_args import data_args, data_files, token_args
 from espnet_pathways.text.token_list import read_token_list
 from espnet_pathways.text.tokenizer import TOKEN_LIST_NAME
 from espnet_pathways.utils.fileio import atomic_write_text
@@ -66,8 +66,7 @@ def collect_stats(
         raise FileNotFoundError(f"missing training config: {train_config}")
     common = token_args(token_dir, train_dir / LANG_LIST) + data_args(train_dir, valid_dir)
     params = {"step": "collect_stats", "args": common, "fs": fs, "asr_args": list(asr_args), "module": module}
-    inputs = [d / name for d in (train_dir, valid_dir) for name, _, _ in DATA_ENTRIES]
-    fp = fingerprint(params, inputs + [token_dir / TOKEN_LIST_NAME, train_config])
+    fp = fingerprint(params, data_files(train_dir, valid_dir) + [token_dir / TOKEN_LIST_NAME, train_config])
     if is_done(stats_dir / _STAMP, fp):
         logging.info("%s is up to date; skipping", stats_dir)
         return False

@@ -55,8 +55,7 @@ def data_prep(
     if mls_root is not None and lang_scale.strip():
         raise ValueError("--lang_scale applies to the generated corpus only; drop it or --mls_root")
     if mls_root is None:
-        scale = {"lang_scale": lang_scale} if lang_scale.strip() else {}  # unscaled: the call of before
-        generate_mini_mls(corpus_dir, size=corpus_size, langs=langs, seed=seed, nj=nj, **scale)
+        generate_mini_mls(corpus_dir, size=corpus_size, langs=langs, seed=seed, nj=nj, lang_scale=lang_scale)
         mls_root = corpus_dir
     prepare_mls(mls_root, out_dir, langs, train_subset=train_subset, skip_bad_utts=skip_bad_utts, nj=nj)
     return mls_root

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from espnet_pathways.utils.cli import run_cli
-from espnet_pathways.recipe.datadir import LANG_LIST, PER_UTT_FILES, read_data_dir, write_data_subset
+from espnet_pathways.recipe.datadir import PER_UTT_FILES, read_data_dir, write_data_subset
+from espnet_pathways.utils.lang_list import LANG_LIST
 from espnet_pathways.utils.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_dir
 

@@ -28,7 +28,8 @@ import soundfile
 from espnet_pathways.data.audio import decode_problem, error_text
 from espnet_pathways.data.parallel import parallel_map
 from espnet_pathways.utils.cli import run_cli
-from espnet_pathways.recipe.datadir import LANG_LIST, PER_UTT_FILES, read_data_dir, read_lang_list, write_data_subset
+from espnet_pathways.recipe.datadir import PER_UTT_FILES, read_data_dir, write_data_subset
+from espnet_pathways.utils.lang_list import LANG_LIST, read_lang_list
 from espnet_pathways.utils.stamp import STAMP_NAME, fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_dir, remove_stale_tmp
 

@@ -1,28 +1,20 @@
-"""Merge the ``1best_recog`` outputs of split decoding jobs into one set of files.
-
-Usage::
-
-    python -m espnet_pathways.recipe.stages.merge_decode --key_file dump/raw/mls_en_test/wav.scp \
-        --out_dir exp/asr_x/decode_tag/mls_en_test logdir/output.1 logdir/output.2
+"""Merge the ``1best_recog`` outputs of split decoding jobs into one set of files (stage 12).
 
 For each of ``text token token_int score`` the jobs' ``<input>/1best_recog/<file>`` are joined
-and written sorted to ``<out_dir>/<file>``. Every key of ``--key_file`` must have been decoded
-(an empty hypothesis is fine), no key twice; ``text`` is required, the others are merged when
-every job wrote them.
+and written sorted to ``<out_dir>/<file>``. Every expected key must have been decoded (an empty
+hypothesis is fine), no key twice; ``text`` is required, the others are merged when every job
+wrote them.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from espnet_pathways.data.kaldi import read_kaldi_file, write_kaldi_file
-from espnet_pathways.utils.cli import run_cli
 
-__all__ = ["RECOG_FILES", "merge_outputs", "main"]
+__all__ = ["RECOG_FILES", "merge_outputs"]
 
 RECOG_FILES = ("text", "token", "token_int", "score")
 RECOG_SUBDIR = "1best_recog"
@@ -68,19 +60,3 @@ def merge_outputs(inputs: Sequence[Path], out_dir: Path, keys: Sequence[str]) ->
     logging.info("%s: merged %s of %d jobs (%d keys)", out_dir, ", ".join(merged), len(inputs), len(expected))
     return list(merged)
 
-
-def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--key_file", type=Path, required=True, help="every key that must be decoded")
-    parser.add_argument("--out_dir", type=Path, required=True)
-    parser.add_argument("inputs", type=Path, nargs="+", help="job output dirs (holding 1best_recog/)")
-    return parser
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    args = get_parser().parse_args(argv)
-    return run_cli(lambda: merge_outputs(args.inputs, args.out_dir, list(read_kaldi_file(args.key_file))))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

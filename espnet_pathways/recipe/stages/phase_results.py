@@ -13,18 +13,14 @@ the row names its number of seeds. A sparsity off the phase's
 with a footnote.
 
 Built from each decoded phase's ``<exp>/decode_<tag>/{scoring.json,decode_info.json}`` (stages
-12-13), its ``config.yaml`` and the decoded checkpoint's masks. Usage::
-
-    python -m espnet_pathways.recipe.stages.phase_results --phases_config conf/phases/table1.yaml --expdir exp \
-        --langs "en fr it nl" --inference_tag streaming_asr_model_valid.loss.ave
+12-13), its ``config.yaml`` and the decoded checkpoint's masks; stage 13 writes it
+(:mod:`espnet_pathways.recipe.stages.phase_eval`).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import statistics
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -34,7 +30,7 @@ import yaml
 from espnet_pathways.masks import MaskSet
 from espnet_pathways.pruning.methods import find_method
 from espnet_pathways.recipe.mask_report import PathwaySparsity, checkpoint_masks, pathway_sparsity, percent
-from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
+from espnet_pathways.recipe.phases import Phase, decoded_phases
 from espnet_pathways.recipe.stages.results import (
     DECODE_INFO_JSON,
     OFF_TARGET,
@@ -45,11 +41,10 @@ from espnet_pathways.recipe.stages.results import (
     off_target_footnote,
     sparsity_target,
 )
-from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 
 __all__ = [
-    "PhaseScores", "read_phase_scores", "set_kind", "mean_sd", "seeds_label", "results_table", "write_results_table", "main",
+    "PhaseScores", "read_phase_scores", "set_kind", "mean_sd", "seeds_label", "results_table", "write_results_table",
 ]
 
 
@@ -239,23 +234,3 @@ def write_results_table(
     atomic_write_text(path, results_table(phases, inference_tag, langs, title))
     return path
 
-
-def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_phases_arguments(parser)
-    parser.add_argument("--inference_tag", required=True, help="decode dirs are <phase exp>/decode_<tag>")
-    return parser
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    args = get_parser().parse_args(argv)
-
-    def work() -> Path:
-        langs, phases = phases_from_args(args)
-        return write_results_table(phases, args.expdir, args.inference_tag, langs, str(args.phases_config))
-
-    return run_cli(work)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -56,7 +56,6 @@ __all__ = [
     "load_system",
     "bootstrap_wers",
     "difference",
-    "paired_bootstrap",
     "compare_systems",
     "main",
 ]
@@ -257,21 +256,6 @@ def difference(
     low, high = np.percentile(boot, [tail, 100.0 - tail])
     p_a_better = float(np.mean(boot < 0) + 0.5 * np.mean(boot == 0))
     return Difference(float(np.mean(point_a) - np.mean(point_b)), float(low), float(high), p_a_better, confidence)
-
-
-def paired_bootstrap(
-    errors_a: np.ndarray,
-    errors_b: np.ndarray,
-    ref_words: np.ndarray,
-    num_resamples: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> Difference:
-    """Paired bootstrap of WER(A) - WER(B) on one set: errors (N,) or (seeds, N) each, ref_words (N,)."""
-    a, b = np.atleast_2d(errors_a), np.atleast_2d(errors_b)
-    boot = bootstrap_wers(np.concatenate([a, b]), ref_words, num_resamples, np.random.default_rng(seed))
-    words = float(np.sum(ref_words))
-    return difference(100.0 * a.sum(axis=1) / words, 100.0 * b.sum(axis=1) / words, boot[: len(a)], boot[len(a) :], confidence)
 
 
 def _mean_sd(values: np.ndarray) -> Dict[str, object]:

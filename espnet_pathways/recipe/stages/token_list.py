@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet_pathways.utils.cli import run_cli, str2bool
-from espnet_pathways.recipe.datadir import LANG_LIST, read_data_dir, read_lang_list
+from espnet_pathways.recipe.datadir import read_data_dir
+from espnet_pathways.utils.lang_list import LANG_LIST, read_lang_list
 from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.text import SpmOptions, build_token_list_dir
 
@@ -77,7 +78,6 @@ def texts_by_lang(train_dir: Path, langs: Sequence[str]) -> Dict[str, List[str]]
 def make_token_list(
     train_dir: Path,
     out_dir: Path,
-    lang_list: Optional[Path],
     token_type: str,
     bpemode: str,
     nbpe: str,
@@ -86,7 +86,7 @@ def make_token_list(
     hard_vocab_limit: bool,
 ) -> bool:
     """Build ``out_dir`` unless its stamp is current; returns whether work was done."""
-    lang_list = lang_list or train_dir / LANG_LIST
+    lang_list = train_dir / LANG_LIST
     if token_type not in ("bpe", "char"):
         raise ValueError(f"--token_type must be bpe or char, got {token_type!r}")
     params = {
@@ -127,7 +127,6 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train_dir", type=Path, required=True, help="data dir with text and utt2lang")
     parser.add_argument("--out_dir", type=Path, required=True, help="token-list directory to write")
-    parser.add_argument("--lang_list", type=Path, default=None, help=f"default: <train_dir>/{LANG_LIST}")
     parser.add_argument("--token_type", default="bpe", choices=("bpe", "char"))
     parser.add_argument("--bpemode", default="unigram", choices=("unigram", "bpe"))
     parser.add_argument("--nbpe", default="512", help='"N" or "lang:N lang:N ..." (token_type bpe)')
@@ -142,15 +141,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     return run_cli(
         lambda: make_token_list(
-            args.train_dir,
-            args.out_dir,
-            args.lang_list,
-            args.token_type,
-            args.bpemode,
-            args.nbpe,
-            args.seed,
-            args.character_coverage,
-            args.hard_vocab_limit,
+            args.train_dir, args.out_dir, args.token_type, args.bpemode, args.nbpe, args.seed,
+            args.character_coverage, args.hard_vocab_limit,
         )
     )
 

@@ -37,13 +37,13 @@ from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 from espnet_pathways.recipe.stages.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
-from espnet_pathways.recipe.launch import LaunchOptions, launch_command
-from espnet_pathways.recipe.datadir import LANG_LIST
+from espnet_pathways.recipe.launch import LAUNCHERS, LaunchOptions, launch_command
+from espnet_pathways.utils.lang_list import LANG_LIST
 from espnet_pathways.recipe.progress import TrainProgress, follow_log
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, init_mask_phases, phases_from_args
-from espnet_pathways.recipe.subsets import phase_setup
+from espnet_pathways.recipe.subsets import phase_data
 from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
-from espnet_pathways.recipe.train_args import DATA_ENTRIES, data_args, stats_files, token_args
+from espnet_pathways.recipe.train_args import data_args, data_files, stats_files, token_args
 from espnet_pathways.text.tokenizer import TOKEN_LIST_NAME
 
 __all__ = ["TrainSetup", "phase_args", "run_phases", "main"]
@@ -100,7 +100,7 @@ class TrainSetup:
 
     def inputs(self) -> List[Path]:
         """Files whose contents decide whether a finished phase is still up to date."""
-        files = [d / name for d in (self.train_dir, self.valid_dir) for name, _, _ in DATA_ENTRIES]
+        files = data_files(self.train_dir, self.valid_dir)
         return files + [self.token_dir / TOKEN_LIST_NAME, self.stats_dir / "train" / "speech_shape"]
 
 
@@ -134,7 +134,8 @@ def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions
     all_setup = setup
     for phase in phases:
         phase.write_config()  # <exp>/phase_config.yaml of a phase with several config files
-        setup = phase_setup(all_setup, phase)  # language subsets of a phase with `languages`
+        dirs = phase_data(all_setup.train_dir, all_setup.valid_dir, all_setup.stats_dir, phase.languages)
+        setup = dataclasses.replace(all_setup, train_dir=dirs[0], valid_dir=dirs[1], stats_dir=dirs[2])
         args = phase_args(setup, phase, phases)
         opts = phase.run_options(setup.asr_args)
         _warn_mixed_batches(phase, opts.batch_type)
@@ -201,7 +202,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_threads", type=_auto_int, default=None,
                         help="threads per training process (OMP_NUM_THREADS); auto: by the rule")
     parser.add_argument("--num_nodes", type=int, default=1)
-    parser.add_argument("--launcher", default="local", choices=("local", "torchrun", "slurm"))
+    parser.add_argument("--launcher", default="local", choices=LAUNCHERS)
     parser.add_argument("--node_rank", type=int, default=0)
     parser.add_argument("--master_addr", default=None)
     parser.add_argument("--master_port", type=int, default=29500)
