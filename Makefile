@@ -8,7 +8,7 @@ SYS_PKGS := sctk espeak-ng flac sox
 export MPLCONFIGDIR ?= $(CURDIR)/.venv/mplconfig
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup sysdeps test demo bench gpu-smoke repro
+.PHONY: setup sysdeps test test-long demo bench gpu-smoke repro
 
 setup: sysdeps $(STAMP)
 
@@ -30,6 +30,10 @@ $(STAMP): setup.py
 
 test: setup
 	$(PYTHON) -m pytest -q tests
+
+# Also the tests marked long (recipe runs of tens of minutes: adding a language end to end).
+test-long: setup
+	PATHWAYS_LONG_TESTS=1 $(PYTHON) -m pytest -q tests
 
 bench: setup
 	$(PYTHON) -m bench.run_all

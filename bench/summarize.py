@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Callable, Dict, List
 
+from bench import bench_export, bench_lang_auto
 from bench.common import RESULTS_DIR
 from espnet_pathways.utils.fileio import atomic_write_text
 
@@ -102,7 +103,13 @@ def _pruning(r: dict) -> List[str]:
     return rows
 
 
-SECTIONS: Dict[str, Callable[[dict], List[str]]] = {"masks": _masks, "streaming": _streaming, "pruning": _pruning}
+SECTIONS: Dict[str, Callable[[dict], List[str]]] = {
+    "masks": _masks,
+    "streaming": _streaming,
+    "pruning": _pruning,
+    "export": bench_export.summary_rows,
+    "lang_auto": bench_lang_auto.summary_rows,
+}
 
 
 def write_summary(results_dir: Path = RESULTS_DIR) -> Path:

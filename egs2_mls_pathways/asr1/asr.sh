@@ -82,6 +82,8 @@ inference_args=          # extra decoding options
 inference_asr_model=valid.loss.ave.pth       # checkpoint to decode (in the exp dir)
 inference_tag=           # default: <config name without decode_>_asr_model_<model name>
 sclite=                  # sclite binary (default: $PATH, then /usr/lib/sctk/bin/sclite)
+lid_eval=false           # stages 12-13: also decode each test set with --lang auto; RESULTS.md: LID accuracy, WER auto vs true lang
+lid_args=                # extra options of the --lang auto decoding, e.g. "--lid_chunks 8"
 _options=" $(sed -n '/^# ---- options/,/^# ---- end of options/p' "$0" | grep -oE '^[a-z][a-z_]*=' | tr -d '=' | tr '\n' ' ')"
 # ---- end of options ----
 
@@ -217,6 +219,7 @@ if [ ${stage} -le 12 ] && [ ${stop_stage} -ge 12 ]; then
     ${python} -m espnet_pathways.recipe.stages.phase_eval decode "${phase_opts[@]}" --langs "${langs}" \
         --data_root "${data_feats}" --test_sets "${test_sets}" --inference_tag "${inference_tag}" --model_file "${inference_asr_model}" \
         --inference_config "${inference_config}" --inference_args "${inference_args}" \
+        --lid_eval "${lid_eval}" --lid_args "${lid_args}" \
         --inference_nj "${inference_nj}" --ngpu "${gpu_ngpu}" --python "${python}"
 fi
 
@@ -224,6 +227,7 @@ if [ ${stage} -le 13 ] && [ ${stop_stage} -ge 13 ]; then
     log "Stage 13: scoring ${phases_desc} -> <exp>/RESULTS.md${phases_config:+, ${expdir}/RESULTS.md}"
     ${python} -m espnet_pathways.recipe.stages.phase_eval score "${phase_opts[@]}" --langs "${langs}" \
         --data_root "${data_feats}" --test_sets "${test_sets}" --inference_tag "${inference_tag}" --cmd "${run_cmd}" \
+        --lid_eval "${lid_eval}" \
         ${sclite:+--sclite "${sclite}"}
 fi
 

@@ -19,6 +19,14 @@ same encoder output up to float rounding. ``beam_size=1`` is greedy search.
 
 Language: ``lang`` (a code of the model's ``lang_list`` or an integer id) selects the pathway when
 the model carries pathway masks (``model.pathway_masks``); an unknown code is an error.
+
+``lang="auto"`` decodes an utterance of unknown language: every pathway of the model (the languages
+of its masks, in ``lang_list`` order) decodes it, each with its own encoder and search state (the
+masks change the encoder), and the hypothesis with the best :func:`lid_score` wins; its language is
+``DecodingResult.lang``. With segment-by-segment encoding (``streaming=True``) the pathways race
+only over the first ``lid_chunks`` encoder chunks, then the best one continues alone
+(``lid_chunks=0``: over the whole utterance); ``streaming=False`` always decodes the whole
+utterance with every pathway. A dense model, or one with only a shared mask, refuses ``"auto"``.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -39,20 +47,49 @@ from espnet_pathways.asr.streaming_frontend import StreamingFeatureExtractor
 from espnet_pathways.asr.transducer.model import PathwaysTransducerModel
 from espnet_pathways.utils.lang_list import lang_code_to_id, lang_id_to_code
 
-__all__ = ["DecodingResult", "Speech2Text", "StreamingSpeech2Text", "LangSpec", "activate_pathway"]
+__all__ = [
+    "AUTO_LANG",
+    "DEFAULT_LID_CHUNKS",
+    "DecodingResult",
+    "Speech2Text",
+    "StreamingSpeech2Text",
+    "LangSpec",
+    "activate_pathway",
+    "lid_score",
+]
 
 LangSpec = Union[None, str, int]
 _DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
+AUTO_LANG = "auto"
+"""``lang`` value that identifies the language by decoding with every pathway."""
+DEFAULT_LID_CHUNKS = 8
+"""Encoder chunks the pathways race over before streaming ``lang="auto"`` keeps one: the knee of the
+language-identification accuracy measured on MLS-shaped dev data (README, "Decoding an unknown language")."""
 
 
 @dataclasses.dataclass
 class DecodingResult:
-    """One hypothesis: detokenised text, tokens, token ids and log-probability score."""
+    """One hypothesis: detokenised text, tokens, token ids, log-probability score and the language
+    of the pathway that produced it (None when no language was selected)."""
 
     text: str
     tokens: List[str]
     token_int: List[int]
     score: float
+    lang: Optional[str] = None
+
+
+def lid_score(score: float, n_tokens: int) -> float:
+    """Length-normalised score that ``lang="auto"`` compares across pathways: ``score / (U + 1)``.
+
+    ``score`` is the hypothesis' log-probability (every blank and label decision of the search, so
+    over the same ``T'`` encoder frames for every pathway), ``U`` its labels. The raw sum favours a
+    pathway that emits fewer labels, and the wrong languages' pathways emit fewer on average (in the
+    README's measurement); ``/ (U + 1)`` rewards emitting labels. Chosen by measurement:
+    among the raw sum, ``score / (U + 1)`` and the mean per decision ``score / (T' + U)``, it gave
+    the best identification accuracy at every number of chunks on dev data (README).
+    """
+    return score / (n_tokens + 1)
 
 
 def activate_pathway(model: torch.nn.Module, code: Optional[str]) -> None:
@@ -88,7 +125,9 @@ class Speech2Text:
         nbest: hypotheses returned (<= beam_size; 1 with greedy search).
         streaming: encode segment by segment with carried state (True) or in one pass (False).
         max_symbols_per_frame: cap on labels emitted at one encoder frame.
-        lang: default language for calls without ``lang``.
+        lang: default language for calls without ``lang`` (``"auto"``: identify it).
+        lid_chunks: with ``lang="auto"`` and ``streaming``, encoder chunks decoded by every pathway
+            before the best one continues alone (0: the whole utterance).
     """
 
     def __init__(
@@ -102,6 +141,7 @@ class Speech2Text:
         streaming: bool = True,
         max_symbols_per_frame: int = 3,
         lang: LangSpec = None,
+        lid_chunks: int = DEFAULT_LID_CHUNKS,
     ) -> None:
         model, train_args = loader.MODEL_LOADER(asr_train_config, asr_model_file, device)
         if not isinstance(model, PathwaysTransducerModel):
@@ -110,7 +150,7 @@ class Speech2Text:
                 "decode it with espnet2.bin.asr_inference"
             )
         self._setup(model, getattr(train_args, "lang_list", None), device, dtype, beam_size, nbest, streaming,
-                    max_symbols_per_frame, lang)  # fmt: skip
+                    max_symbols_per_frame, lang, lid_chunks)  # fmt: skip
         self.train_args = train_args
 
     @classmethod
@@ -125,10 +165,12 @@ class Speech2Text:
         streaming: bool = True,
         max_symbols_per_frame: int = 3,
         lang: LangSpec = None,
+        lid_chunks: int = DEFAULT_LID_CHUNKS,
     ) -> "Speech2Text":
         """Wrap an already built model (e.g. in benchmarks); arguments as for ``__init__``."""
         self = cls.__new__(cls)
-        self._setup(model, lang_list, device, dtype, beam_size, nbest, streaming, max_symbols_per_frame, lang)
+        self._setup(model, lang_list, device, dtype, beam_size, nbest, streaming, max_symbols_per_frame, lang,
+                    lid_chunks)  # fmt: skip
         self.train_args = None
         return self
 
@@ -143,6 +185,7 @@ class Speech2Text:
         streaming: bool,
         max_symbols_per_frame: int,
         lang: LangSpec,
+        lid_chunks: int,
     ) -> None:
         if beam_size < 1:
             raise ValueError(f"--beam_size must be >= 1, got {beam_size}")
@@ -150,6 +193,8 @@ class Speech2Text:
             raise ValueError(f"--nbest must be between 1 and --beam_size ({beam_size}), got {nbest}")
         if dtype not in _DTYPES:
             raise ValueError(f"--dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if lid_chunks < 0:
+            raise ValueError(f"--lid_chunks must be >= 0 (0: the whole utterance), got {lid_chunks}")
         if model.frontend is None:
             raise ValueError("decoding needs a model with a frontend (waveform input)")
         self.model = model.to(device=device, dtype=_DTYPES[dtype]).eval()
@@ -159,6 +204,7 @@ class Speech2Text:
         self.nbest = nbest
         self.streaming = streaming
         self.max_symbols_per_frame = max_symbols_per_frame
+        self.lid_chunks = lid_chunks
         self.lang_list: Optional[List[str]] = list(lang_list) if lang_list is not None else None
         self.default_lang = lang
         if lang is not None:
@@ -166,9 +212,12 @@ class Speech2Text:
 
     # ------------------------------------------------------------------ language / pathway
     def resolve_lang(self, lang: LangSpec) -> Optional[str]:
-        """Language code of ``lang`` (code or id); a clear error when the model does not know it."""
+        """Language code of ``lang`` (code, id or ``"auto"``); a clear error when the model does not know it."""
         if lang is None:
             return None
+        if lang == AUTO_LANG:
+            self.pathway_languages()
+            return AUTO_LANG
         if isinstance(lang, (int, np.integer)):
             if not self.lang_list:
                 raise ValueError(f"language id {int(lang)} given, but the model's config has no lang_list")
@@ -176,23 +225,43 @@ class Speech2Text:
         lang_code_to_id(str(lang), self.lang_list, where="--lang")
         return str(lang)
 
+    def pathway_languages(self) -> List[str]:
+        """The languages ``lang="auto"`` tries: those with their own mask, in ``lang_list`` order.
+
+        Raises:
+            ValueError: for a dense model or one whose only mask is the shared one.
+        """
+        handle = getattr(self.model, "pathway_masks", None)
+        own = [] if handle is None else [l for l in handle.languages if l in handle.lang_list]
+        if not own:
+            what = "no pathway masks (a dense model)" if handle is None else "only a shared mask"
+            raise ValueError(
+                f"--lang {AUTO_LANG} needs a model with a pathway mask per language, but this one has {what}: "
+                "decode with --lang CODE"
+            )
+        order = self.lang_list or list(handle.lang_list)
+        return sorted(own, key=lambda l: order.index(l) if l in order else len(order))
+
     def select_pathway(self, lang: LangSpec = None) -> Optional[str]:
         """Activate the pathway of ``lang`` (or the default language) if the model has pathway masks.
 
         Returns:
-            The language code in use (None when no language is known).
+            The language code in use (None when no language is known; ``"auto"``: nothing activated).
         """
         code = self.resolve_lang(lang if lang is not None else self.default_lang)
-        activate_pathway(self.model, code)
+        if code != AUTO_LANG:
+            activate_pathway(self.model, code)
         return code
 
     # ------------------------------------------------------------------ decoding
-    def _results(self, token_ids: Sequence[Sequence[int]], scores: Sequence[float]) -> List[DecodingResult]:
+    def _results(
+        self, token_ids: Sequence[Sequence[int]], scores: Sequence[float], lang: Optional[str]
+    ) -> List[DecodingResult]:
         out = []
         for ids, score in zip(token_ids, scores):
             ids = [int(i) for i in ids]
             out.append(
-                DecodingResult(self.model.ids_to_text(ids), self.model.ids_to_tokens(ids), ids, float(score))
+                DecodingResult(self.model.ids_to_text(ids), self.model.ids_to_tokens(ids), ids, float(score), lang)
             )
         return out
 
@@ -212,14 +281,15 @@ class Speech2Text:
             self.model.predictor, self.model.joiner, enc_out, self.beam_size, state, self.max_symbols_per_frame
         )
 
-    def finalize(self, state) -> List[DecodingResult]:
-        """N-best results of a search state (empty hypothesis for a search that saw no frame)."""
+    def finalize(self, state, lang: Optional[str] = None) -> List[DecodingResult]:
+        """N-best results of a search state (empty hypothesis for a search that saw no frame),
+        labelled with the language ``lang`` of the pathway that searched."""
         if state is None:
-            return self._results([[]], [0.0])
+            return self._results([[]], [0.0], lang)
         if isinstance(state, GreedyState):
-            return self._results(state.tokens[:1], state.scores[:1].tolist())
+            return self._results(state.tokens[:1], state.scores[:1].tolist(), lang)
         hyps: List[BeamHypothesis] = state[: self.nbest]
-        return self._results([h.tokens for h in hyps], [h.score for h in hyps])
+        return self._results([h.tokens for h in hyps], [h.score for h in hyps], lang)
 
     @torch.no_grad()
     def __call__(self, speech: Union[torch.Tensor, np.ndarray], lang: LangSpec = None) -> List[DecodingResult]:
@@ -227,22 +297,35 @@ class Speech2Text:
 
         Args:
             speech: (N,) waveform (or (1, N)).
-            lang: language code or id (selects the pathway of a masked model).
+            lang: language code or id (selects the pathway of a masked model), or ``"auto"``.
         Returns:
             list of DecodingResult: n-best, best first.
         """
-        self.select_pathway(lang)
+        code = self.resolve_lang(lang if lang is not None else self.default_lang)
         speech = torch.as_tensor(np.asarray(speech) if not isinstance(speech, torch.Tensor) else speech)
         speech = speech.reshape(-1).to(device=self.device, dtype=self.dtype)
-        if self.streaming:
-            return StreamingSpeech2Text(self).decode_features(*self._features(speech))
         feats, n_frames = self._features(speech)
+        if self.streaming:
+            stream = StreamingSpeech2Text(self)
+            stream.reset(code)
+            return stream.decode_features(feats, n_frames)
+        if code != AUTO_LANG:
+            activate_pathway(self.model, code)
+            return self._decode_whole(feats, n_frames, code)
+        runs = []
+        for candidate in self.pathway_languages():
+            activate_pathway(self.model, candidate)
+            runs.append(self._decode_whole(feats, n_frames, candidate))
+        return max(runs, key=lambda run: lid_score(run[0].score, len(run[0].token_int)))
+
+    def _decode_whole(self, feats: torch.Tensor, n_frames: int, lang: Optional[str]) -> List[DecodingResult]:
+        """One-pass encoding and search with the active pathway."""
         if n_frames == 0:
-            return self.finalize(None)
+            return self.finalize(None, lang)
         enc_out, enc_lens, _ = self.model.encoder(feats.unsqueeze(0), torch.tensor([n_frames], device=self.device))
         if int(enc_lens[0]) == 0:
-            return self.finalize(None)
-        return self.finalize(self.search(enc_out[0], int(enc_lens[0])))
+            return self.finalize(None, lang)
+        return self.finalize(self.search(enc_out[0], int(enc_lens[0])), lang)
 
     def _features(self, speech: torch.Tensor):
         """Whole-utterance features (T, F) and T; none for audio too short for one STFT frame."""
@@ -255,6 +338,16 @@ class Speech2Text:
         return feats[0, : int(lens[0])], int(lens[0])
 
 
+@dataclasses.dataclass
+class _Track:
+    """One pathway's decoding of the current utterance (masks change the encoder, so each pathway
+    carries its own encoder state as well as its search state)."""
+
+    lang: Optional[str]
+    enc_state: Optional[EmformerEncoderState] = None
+    search_state: Any = None
+
+
 class StreamingSpeech2Text:
     """Decode an audio stream chunk by chunk, returning partial hypotheses.
 
@@ -262,6 +355,11 @@ class StreamingSpeech2Text:
     segment (``(S + R) * s`` feature frames, advancing ``S * s``) at a time with carried state and
     the search continues from its previous state. The result after ``is_final=True`` equals the
     whole-utterance decoding of :class:`Speech2Text` with ``streaming=True``.
+
+    With ``lang="auto"`` every pathway runs its own encoder and search over the first
+    ``speech2text.lid_chunks`` chunks (partial results: the best one so far by :func:`lid_score`);
+    then the best pathway continues alone. A stream that ends sooner (or ``lid_chunks=0``) picks at
+    its end.
 
     Args:
         speech2text: a loaded :class:`Speech2Text` (model, search settings and language list).
@@ -278,23 +376,49 @@ class StreamingSpeech2Text:
     def reset(self, lang: LangSpec = None) -> None:
         """Start a new utterance; ``lang`` (or the default language) is applied at its first audio."""
         self.lang = lang
-        self.pathway_selected = False
+        self.tracks: Optional[List[_Track]] = None  # set at the first audio: one per pathway decoding
+        self.chunks = 0  # encoder chunks run
         self.pending = torch.zeros(0, 0)  # feature frames not yet consumed by a full chunk
         self.consumed = 0  # feature frames the encoder has advanced past
-        self.enc_state: Optional[EmformerEncoderState] = None
-        self.search_state = None
         self.features: Optional[StreamingFeatureExtractor] = None
+
+    def _start_tracks(self) -> None:
+        code = self.s2t.select_pathway(self.lang)
+        if code == AUTO_LANG:
+            self.tracks = [_Track(lang) for lang in self.s2t.pathway_languages()]
+        else:
+            self.tracks = [_Track(code)]
+
+    def _track_score(self, track: _Track) -> float:
+        best = self.s2t.finalize(track.search_state)[0]
+        return lid_score(best.score, len(best.token_int))
+
+    def _best_track(self) -> _Track:
+        return max(self.tracks, key=self._track_score)  # first in lang_list order on a tie
+
+    def _keep_best(self) -> None:
+        best = self._best_track()
+        self.tracks = [best]
+        activate_pathway(self.s2t.model, best.lang)
+        logging.debug(f"language {best.lang} chosen after {self.chunks} chunk(s)")
 
     def _push(self, feats: torch.Tensor) -> None:
         self.pending = feats if self.pending.numel() == 0 else torch.cat([self.pending, feats])
 
     def _run_chunk(self, chunk: torch.Tensor, valid: int) -> None:
-        out, out_lens, self.enc_state = self.encoder.infer(
-            chunk.unsqueeze(0), torch.tensor([valid], device=chunk.device), self.enc_state
-        )
-        n = int(out_lens[0])
-        if n > 0:
-            self.search_state = self.s2t.search(out[0], n, self.search_state)
+        racing = len(self.tracks) > 1
+        for track in self.tracks:
+            if racing:
+                activate_pathway(self.s2t.model, track.lang)
+            out, out_lens, track.enc_state = self.encoder.infer(
+                chunk.unsqueeze(0), torch.tensor([valid], device=chunk.device), track.enc_state
+            )
+            n = int(out_lens[0])
+            if n > 0:
+                track.search_state = self.s2t.search(out[0], n, track.search_state)
+        self.chunks += 1
+        if racing and self.s2t.lid_chunks and self.chunks >= self.s2t.lid_chunks:
+            self._keep_best()
 
     def _run_full_chunks(self) -> None:
         size, shift = self.encoder.chunk_length, self.encoder.chunk_shift
@@ -317,14 +441,16 @@ class StreamingSpeech2Text:
             self.pending = self.pending[shift:]
             self.consumed += shift
 
+    def _final_results(self) -> List[DecodingResult]:
+        if len(self.tracks) > 1:
+            self._keep_best()
+        return self.s2t.finalize(self.tracks[0].search_state, self.tracks[0].lang)
+
     @torch.no_grad()
     def decode_features(self, feats: torch.Tensor, n_frames: int) -> List[DecodingResult]:
-        """Stream precomputed whole-utterance features (T, F) through the encoder and search.
-
-        The pathway is left as it is (the caller has selected it).
-        """
-        if n_frames == 0:
-            return self.s2t.finalize(None)
+        """Stream precomputed whole-utterance features (T, F) through the encoder and search, in the
+        language given to :meth:`reset`; then reset."""
+        self._start_tracks()
         for chunk, lengths in iter_chunks(
             feats[:n_frames].unsqueeze(0),
             torch.tensor([n_frames]),
@@ -333,7 +459,9 @@ class StreamingSpeech2Text:
             self.encoder.stride,
         ):
             self._run_chunk(chunk[0], int(lengths[0]))
-        return self.s2t.finalize(self.search_state)
+        results = self._final_results()
+        self.reset()
+        return results
 
     @torch.no_grad()
     def __call__(self, audio: Union[torch.Tensor, np.ndarray], is_final: bool = False) -> List[DecodingResult]:
@@ -346,19 +474,19 @@ class StreamingSpeech2Text:
             list of DecodingResult: n-best so far, best first.
         """
         model = self.s2t.model
-        if not self.pathway_selected:
-            self.s2t.select_pathway(self.lang)
-            self.pathway_selected = True
+        if self.tracks is None:
+            self._start_tracks()
         if self.features is None:
             self.features = StreamingFeatureExtractor(model.frontend, model.normalize)
         samples = torch.as_tensor(np.asarray(audio) if not isinstance(audio, torch.Tensor) else audio)
         self._push(self.features.accept(samples.reshape(-1).float()).to(self.s2t.device, self.s2t.dtype))
         self._run_full_chunks()
         if not is_final:
-            return self.s2t.finalize(self.search_state)
+            best = self._best_track() if len(self.tracks) > 1 else self.tracks[0]
+            return self.s2t.finalize(best.search_state, best.lang)
         self._push(self.features.finish().to(self.s2t.device, self.s2t.dtype))
         self._run_tail()
-        results = self.s2t.finalize(self.search_state)
+        results = self._final_results()
         logging.debug(f"stream finished after {self.consumed} feature frames")
         self.reset()
         return results

@@ -11,6 +11,12 @@ Usage::
 Writes ``output_dir/1best_recog/{text,token,token_int,score}`` (and ``<n>best_recog`` up to
 ``--nbest``), like ``espnet2.bin.asr_inference``.
 
+``--lang auto`` identifies each utterance's language: every pathway of the model decodes it (with
+``--streaming true`` only the first ``--lid_chunks`` encoder chunks, 0: all of them) and the best
+length-normalised score wins (:func:`espnet_pathways.asr.inference.lid_score`); the chosen
+languages go to ``<n>best_recog/lang`` (``utt lang``). ``lang`` data entries are then ignored. A
+model without a pathway mask per language refuses it.
+
 A stock ESPnet model (any ``model`` other than ``pathways_transducer``, e.g. a Conformer
 CTC/attention model trained with ``espnet_pathways.bin.asr_train``) is decoded by
 ``espnet2.bin.asr_inference`` with all of its options; ``--lang`` then selects the pathway.
@@ -36,7 +42,7 @@ from espnet2.utils import config_argparse
 from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 from espnet.utils.cli_utils import get_commandline_args
 
-from espnet_pathways.asr.inference import Speech2Text, activate_pathway
+from espnet_pathways.asr.inference import AUTO_LANG, DEFAULT_LID_CHUNKS, Speech2Text, activate_pathway
 from espnet_pathways.tasks.asr import TRANSDUCER_MODEL, PathwaysASRTask
 from espnet_pathways.utils.lang_list import lang_code_to_id
 
@@ -60,6 +66,7 @@ def inference(
     streaming: bool = True,
     max_symbols_per_frame: int = 3,
     lang: Optional[str] = None,
+    lid_chunks: int = DEFAULT_LID_CHUNKS,
     log_level: str = "INFO",
 ) -> None:
     """Decode every utterance of the data entries and write ESPnet's n-best directories."""
@@ -81,8 +88,12 @@ def inference(
         streaming=streaming,
         max_symbols_per_frame=max_symbols_per_frame,
         lang=lang,
+        lid_chunks=lid_chunks,
     )
     train_args = s2t.train_args
+    auto = lang == AUTO_LANG
+    if auto and any(name == "lang" for _, name, _ in data_path_and_name_and_type):
+        logging.warning(f"--lang {AUTO_LANG}: the 'lang' data entry is ignored")
     loader = PathwaysASRTask.build_streaming_iterator(
         data_path_and_name_and_type,
         dtype=dtype,
@@ -98,7 +109,7 @@ def inference(
         for keys, batch in loader:
             key = keys[0]
             utt_lang = None
-            if "lang" in batch:
+            if "lang" in batch and not auto:
                 utt_lang = int(batch["lang"][0].reshape(-1)[0])
             try:
                 results = s2t(batch["speech"][0], lang=utt_lang if utt_lang is not None else lang)
@@ -110,6 +121,8 @@ def inference(
                 ibest["token_int"][key] = " ".join(map(str, result.token_int))
                 ibest["score"][key] = str(result.score)
                 ibest["text"][key] = result.text
+                if auto:
+                    ibest["lang"][key] = result.lang
     logging.info(f"decoded into {Path(output_dir) / '1best_recog'}")
 
 
@@ -151,7 +164,15 @@ def get_parser() -> config_argparse.ArgumentParser:
         "--lang",
         type=str_or_none,
         default=None,
-        help="language code of the model's lang_list; selects the pathway (a 'lang' data entry overrides it)",
+        help="language code of the model's lang_list; selects the pathway (a 'lang' data entry overrides it); "
+        f"'{AUTO_LANG}': decode with every pathway and keep the best (writes <n>best_recog/lang)",
+    )
+    group.add_argument(
+        "--lid_chunks",
+        type=int,
+        default=DEFAULT_LID_CHUNKS,
+        help=f"--lang {AUTO_LANG} with --streaming true: encoder chunks every pathway decodes before the best "
+        "continues alone (0: the whole utterance)",
     )
     return parser
 
@@ -186,6 +207,8 @@ def decode_with_espnet(argv: Sequence[str]) -> None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--lang", type=str_or_none, default=None)
     known, rest = pre.parse_known_args(list(argv))
+    if known.lang == AUTO_LANG:
+        raise ValueError(f"--lang {AUTO_LANG} decodes {TRANSDUCER_MODEL} models only; give this model --lang CODE")
 
     class _PathwayTask(PathwaysASRTask):
         @classmethod

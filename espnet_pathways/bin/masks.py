@@ -8,9 +8,19 @@ Usage::
     python -m espnet_pathways.bin.masks overlap exp/masks.pwm [--json]
     # PNG plots: per-layer sparsity per language, overlap heat map
     python -m espnet_pathways.bin.masks plot exp/masks.pwm --out_dir exp/plots
+    # + the pathways over training (IoU of language pairs, shared/exclusive weights per layer; PNG + JSON)
+    # from a pruning run's mask history, into exp/pruning (or --out_dir)
+    python -m espnet_pathways.bin.masks plot exp
     # one-shot magnitude mask from an ESPnet checkpoint + config
     python -m espnet_pathways.bin.masks prune --asr_train_config exp/config.yaml \
         --asr_model_file exp/valid.acc.ave.pth --sparsity 0.7 --scope global --out exp/masks.pwm
+    # one language as a standalone ESPnet model (no masks), and packed as espnet2.bin.pack packs one
+    python -m espnet_pathways.bin.masks export --lang fr --asr_train_config exp/config.yaml \
+        --asr_model_file exp/valid.loss.ave.pth --out_dir exp/export_fr [--archive exp/export_fr.zip]
+    # packed sparse checkpoint (kept values + 1-bit masks; without --lang: every pathway, union-packed)
+    python -m espnet_pathways.bin.masks pack --asr_model_file exp/valid.loss.ave.pth [--lang fr] [--fp16] \
+        [--asr_train_config exp/config.yaml] --out exp/model.pws
+    python -m espnet_pathways.bin.masks unpack exp/model.pws --out exp/model.pth
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from espnet_pathways.masks import (
     model_fingerprint,
     prunable_parameters,
 )
+from espnet_pathways.masks.history import HISTORY_FILE, MaskHistory
 from espnet_pathways.masks.layout import count_params
 from espnet_pathways.masks.report import (
     mask_stats,
@@ -41,7 +52,10 @@ from espnet_pathways.masks.report import (
     plot_layer_sparsity,
     plot_overlap,
     sparsity_table,
+    write_history_report,
 )
+from espnet_pathways.pruning.outputs import MASKS_FILE, REPORT_DIR
+from espnet_pathways.tasks.export import export_language, pack_checkpoint, unpack_checkpoint, write_archive
 from espnet_pathways.tasks.registry import load_model
 from espnet_pathways.utils.cli import run_cli
 
@@ -96,12 +110,18 @@ def _cmd_overlap(args: argparse.Namespace) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:
-    maskset = MaskSet.load(args.masks)
-    out = Path(args.out_dir)
-    for path in (
-        plot_layer_sparsity(maskset, out / "layer_sparsity.png"),
-        plot_overlap(maskset, out / "mask_overlap.png"),
-    ):
+    masks_file, out, written = args.masks, args.out_dir, []
+    if args.masks.is_dir():  # an experiment dir: its mask history, and its final masks once written
+        out = out or args.masks / REPORT_DIR
+        written += write_history_report(MaskHistory(args.masks / REPORT_DIR / HISTORY_FILE), out).values()
+        masks_file = args.masks / MASKS_FILE if (args.masks / MASKS_FILE).is_file() else None
+    elif out is None:
+        raise ValueError(f"plot {args.masks}: --out_dir is required with a mask file")
+    if masks_file is not None:
+        maskset = MaskSet.load(masks_file)
+        written.append(plot_layer_sparsity(maskset, out / "layer_sparsity.png"))
+        written.append(plot_overlap(maskset, out / "mask_overlap.png"))
+    for path in written:
         logging.info("wrote %s", path)
 
 
@@ -115,6 +135,23 @@ def _cmd_prune(args: argparse.Namespace) -> None:
     maskset.save(args.out, extra={"source": str(args.asr_model_file)})
     logging.info("wrote %s", args.out)
     print(sparsity_table(maskset, count_params(dict(model.named_parameters()))))
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    config = export_language(args.asr_train_config, args.asr_model_file, args.lang, args.out_dir)
+    logging.info("wrote %s", config.parent)
+    if args.archive is not None:
+        logging.info("wrote %s", write_archive(args.out_dir, args.archive))
+
+
+def _cmd_pack(args: argparse.Namespace) -> None:
+    out = pack_checkpoint(args.asr_model_file, args.out, args.asr_train_config, args.lang, args.fp16)
+    size, dense = out.stat().st_size, args.asr_model_file.stat().st_size
+    print(f"{out}: {size:,} bytes, {size / dense:.3f} of {args.asr_model_file} ({dense:,} bytes)")
+
+
+def _cmd_unpack(args: argparse.Namespace) -> None:
+    logging.info("wrote %s", unpack_checkpoint(args.sparse, args.out))
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -135,9 +172,10 @@ def get_parser() -> argparse.ArgumentParser:
     overlap.add_argument("--json", action="store_true")
     overlap.set_defaults(func=_cmd_overlap)
 
-    plot = sub.add_parser("plot", help="PNG plots: per-layer sparsity, overlap heat map")
-    plot.add_argument("masks", type=Path)
-    plot.add_argument("--out_dir", type=Path, required=True)
+    plot = sub.add_parser("plot", help="PNG plots: per-layer sparsity, overlap heat map; of an experiment dir, "
+                          "also the pathways over training from its mask history (PNG + JSON)")
+    plot.add_argument("masks", type=Path, help="a mask file, or a pruning run's experiment dir")
+    plot.add_argument("--out_dir", type=Path, help="where to write (required with a mask file; default <exp>/pruning)")
     plot.set_defaults(func=_cmd_plot)
 
     prune = sub.add_parser("prune", help="one-shot magnitude mask from an ESPnet checkpoint")
@@ -150,6 +188,28 @@ def get_parser() -> argparse.ArgumentParser:
     prune.add_argument("--exclude", nargs="*", default=None, help="regexes of names to keep dense")
     prune.add_argument("--out", type=Path, required=True)
     prune.set_defaults(func=_cmd_prune)
+
+    export = sub.add_parser("export", help="one language's pathway as a standalone ESPnet model (no masks)")
+    export.add_argument("--asr_train_config", type=Path, required=True)
+    export.add_argument("--asr_model_file", type=Path, required=True)
+    export.add_argument("--lang", required=True, help="language code of the model's lang_list")
+    export.add_argument("--out_dir", type=Path, required=True, help="config.yaml, model.pth, tokens.txt, ...")
+    export.add_argument("--archive", type=Path, help="also pack out_dir as espnet2.bin.pack does (.zip, .tar.gz, ...)")
+    export.set_defaults(func=_cmd_export)
+
+    pack = sub.add_parser("pack", help="packed sparse checkpoint: kept values + 1-bit masks")
+    pack.add_argument("--asr_model_file", type=Path, required=True)
+    pack.add_argument("--asr_train_config", type=Path,
+                      help="needed for a checkpoint without pathway masks (its prunable tensors are stored sparse)")
+    pack.add_argument("--lang", help="only this language's pathway (default: every pathway, union-packed)")
+    pack.add_argument("--fp16", action="store_true", help="store float values as float16 (lossy)")
+    pack.add_argument("--out", type=Path, required=True)
+    pack.set_defaults(func=_cmd_pack)
+
+    unpack = sub.add_parser("unpack", help="packed sparse checkpoint -> ordinary torch checkpoint")
+    unpack.add_argument("sparse", type=Path)
+    unpack.add_argument("--out", type=Path, required=True)
+    unpack.set_defaults(func=_cmd_unpack)
     return parser
 
 

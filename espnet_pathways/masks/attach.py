@@ -35,11 +35,20 @@ in the model's ``state_dict`` (the stash is folded back, so checkpoints always h
 survive ``copy.deepcopy``, pickling, ``load_state_dict`` and ESPnet's n-best averaging (averaged
 boolean masks load as their union, identical masks exactly), and are excluded from
 DistributedDataParallel's buffer broadcast. The active language follows the ``lang`` keyword of the
-model's forward (integer ids into ``lang_list``, or codes), or :meth:`PathwayHandle.activate`.
+model's forward (integer ids into ``lang_list``, or codes), or :meth:`PathwayHandle.activate`; a model
+that defines ``select_language(code)`` is told the language at every activation (the transducer
+restricts its output to that language's vocabulary).
+
+Frozen elements (:meth:`PathwayHandle.freeze`, adding a language without touching the others): any
+elements of any parameters of the model, masked or not, keep their exact values. Their gradient is
+zeroed as it is accumulated, and right after every optimizer step (in the same first post-step
+hook) they are written back from a copy, so no optimizer (momentum, Adam's moments, weight decay)
+and no later hook sees them move.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import weakref
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -103,6 +112,22 @@ class _Buffers(nn.Module):
 
     def list(self) -> List[torch.Tensor]:
         return list(self._buffers.values())
+
+
+@dataclasses.dataclass
+class _Frozen:
+    """Elements of one parameter kept at ``value`` (index: its position among the masked ones, or None)."""
+
+    name: str
+    param: nn.Parameter
+    keep: torch.Tensor
+    value: torch.Tensor
+    index: Optional[int]
+
+
+def _zero_frozen_grad(keep: torch.Tensor, param: torch.Tensor) -> None:
+    if param.grad is not None:
+        param.grad.masked_fill_(keep, 0.0)
 
 
 def attach(
@@ -174,6 +199,9 @@ class PathwayHandle(PassThrough):
             persistent=False,
         )
         self.regions: Dict[str, List[torch.Tensor]] = {}
+        self._frozen: List[_Frozen] = []
+        self._frozen_masked: Dict[int, torch.Tensor] = {}  # masked parameter index -> its frozen elements
+        self._restoring: List[_Frozen] = []  # the frozen entries the running optimizer step holds
         object.__setattr__(self, "_owner", model)
         model.add_module(ATTR, self)
         self._install_module_hooks(model)
@@ -284,11 +312,14 @@ class PathwayHandle(PassThrough):
     # ------------------------------------------------------------- public API
     def activate(self, lang: Optional[str]) -> None:
         """Make ``lang``'s pathway the active one (falls back to the shared mask ``"*"``; None: that one)."""
-        lang = self.resolve(lang)
+        code, lang = lang, self.resolve(lang)
         if self._group and (self._mixed or lang != self.active):
             self._check_group(lang)
         if lang != self.active:
             self._scatter(lang, gathered=False)
+        listener = getattr(self._owner, "select_language", None)
+        if callable(listener):
+            listener(code)
 
     def resolve(self, lang: Optional[str]) -> str:
         """The mask-set key used for language ``lang`` (None: the shared mask)."""
@@ -398,6 +429,40 @@ class PathwayHandle(PassThrough):
         self._refresh(loaded=[True] * len(self._params), zero_pruned=mode == "hard")
 
     @torch.no_grad()
+    def freeze(self, frozen: Mapping[str, torch.Tensor]) -> None:
+        """Keep the elements ``frozen`` marks at their current values from now on (replaces an
+        earlier :meth:`freeze`; an empty mapping unfreezes).
+
+        Args:
+            frozen: parameter name (any of the model's) -> BoolTensor of its shape, True = kept.
+
+        Raises:
+            MaskMismatchError: a name that is not a parameter of the model, or a shape that differs.
+        """
+        self._remove_freeze_hooks()
+        params = dict(self._owner.named_parameters())
+        full = self.full_weights()
+        index = {name: i for i, name in enumerate(self.names)}
+        entries = []
+        for name, keep in frozen.items():
+            if name not in params:
+                raise MaskMismatchError(f"freeze: the model has no parameter {name!r}")
+            param = params[name]
+            if tuple(keep.shape) != tuple(param.shape):
+                raise MaskMismatchError(f"freeze: {name!r} has shape {tuple(param.shape)}, the frozen mask {tuple(keep.shape)}")
+            keep = keep.to(device=param.device, dtype=torch.bool)
+            if bool(keep.any()):
+                value = full[name] if name in index else param.detach().clone()
+                entries.append(_Frozen(name, param, keep, value, index.get(name)))
+        self._frozen = entries
+        self._frozen_masked = {entry.index: entry.keep for entry in entries if entry.index is not None}
+        self._install_freeze_hooks()
+
+    def frozen(self) -> Dict[str, torch.Tensor]:
+        """The frozen elements by parameter name (see :meth:`freeze`)."""
+        return {entry.name: entry.keep.clone() for entry in self._frozen}
+
+    @torch.no_grad()
     def squash(self, lang: Optional[str] = None) -> nn.Module:
         """Bake ``lang``'s mask (default: the active pathway) into plain weights and detach.
 
@@ -439,6 +504,20 @@ class PathwayHandle(PassThrough):
             p.register_post_accumulate_grad_hook(functools.partial(self._mask_grad, i)) for i, p in trainable
         ]
         _LIVE_HANDLES.add(self)
+        self._install_freeze_hooks()
+
+    def _install_freeze_hooks(self) -> None:
+        """Frozen elements of parameters the masks do not cover: zero their gradient once accumulated."""
+        self._freeze_hooks = [
+            entry.param.register_post_accumulate_grad_hook(functools.partial(_zero_frozen_grad, entry.keep))
+            for entry in self._frozen
+            if entry.index is None and entry.param.requires_grad
+        ]
+
+    def _remove_freeze_hooks(self) -> None:
+        for hook in getattr(self, "_freeze_hooks", []):
+            hook.remove()
+        self._freeze_hooks = []
 
     def _before_forward(self, module: nn.Module, args, kwargs) -> None:
         lang = kwargs.get("lang")
@@ -455,6 +534,9 @@ class PathwayHandle(PassThrough):
         """After accumulation: a monolingual group's gradient is masked by its region in place."""
         if self.masking and not self._mixed and param.grad is not None:
             param.grad.mul_(self._actives()[index])
+        frozen = self._frozen_masked.get(index)
+        if frozen is not None and param.grad is not None:
+            param.grad.masked_fill_(frozen, 0.0)
         if self.active not in self._group:
             self._group.append(self.active)
 
@@ -473,6 +555,7 @@ class PathwayHandle(PassThrough):
     def _before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Fix the step's region: the union of the accumulated languages' regions."""
         stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        self._restoring = [entry for entry in self._frozen if id(entry.param) in stepped]
         indices = [i for i, p in enumerate(self._params) if id(p) in stepped]
         if not indices:
             return
@@ -486,10 +569,15 @@ class PathwayHandle(PassThrough):
     def _finish_step(self) -> None:
         """Reset the stepped parameters outside the step's region; back to one language's region."""
         stepped, self._stepping = self._stepping, None
+        restoring, self._restoring = self._restoring, []
+        if stepped is not None and self.masking:
+            torch._foreach_mul_([self._params[i] for i in stepped], [self._actives()[i] for i in stepped])
+        actives = self._actives()
+        for entry in restoring:  # masked: only inside the active region (outside it the stash holds θ)
+            keep = entry.keep if entry.index is None else entry.keep & actives[entry.index].bool()
+            entry.param.copy_(torch.where(keep, entry.value, entry.param))
         if stepped is None:
             return
-        if self.masking:
-            torch._foreach_mul_([self._params[i] for i in stepped], [self._actives()[i] for i in stepped])
         if self.active is None and self._group:
             self._scatter(self._group[-1], gathered=False)
         self._group, self._mixed = [], False
@@ -516,6 +604,7 @@ class PathwayHandle(PassThrough):
             owner._forward_pre_hooks_with_kwargs.pop(hook_id, None)
         for hook in self._param_hooks:
             hook.remove()
+        self._remove_freeze_hooks()
         _LIVE_HANDLES.discard(self)
         ours = {f"{ATTR}.{name}" for name, _ in self.named_buffers()}
         model._ddp_params_and_buffers_to_ignore = [
@@ -534,6 +623,7 @@ class PathwayHandle(PassThrough):
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         state.pop("_param_hooks", None)  # tensor hooks do not travel with copied parameters
+        state.pop("_freeze_hooks", None)
         return state
 
     def __setstate__(self, state: dict) -> None:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import struct
 import zlib
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -28,14 +26,12 @@ import torch
 
 from espnet_pathways.masks.layout import parse_state_key
 from espnet_pathways.masks.prunable import model_fingerprint
-from espnet_pathways.utils.fileio import atomic_path
+from espnet_pathways.utils.framed_file import read_framed_header, read_framed_payload, write_framed
 
 __all__ = ["MaskSet", "MaskFileError", "MaskMismatchError"]
 
 _FORMAT_VERSION = 2
 _MAGIC = b"PWMASKS" + bytes([_FORMAT_VERSION])
-_PREFIX = "<QI"  # header length, header CRC32
-_MAX_HEADER_BYTES = 16 << 20
 
 Masks = Dict[str, torch.Tensor]
 
@@ -314,16 +310,7 @@ class MaskSet:
             "extra": dict(extra or {}),
         }
         header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
-        if len(header_bytes) > _MAX_HEADER_BYTES:
-            raise ValueError(f"mask file header of {len(header_bytes)} bytes exceeds {_MAX_HEADER_BYTES}")
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                f.write(_MAGIC)
-                f.write(struct.pack(_PREFIX, len(header_bytes), zlib.crc32(header_bytes)))
-                f.write(header_bytes)
-                f.write(payload)
-        return path
+        return write_framed(Path(path), _MAGIC, header_bytes, [payload], "mask file")
 
     @staticmethod
     def read_header(path: Union[str, Path]) -> dict:
@@ -334,41 +321,12 @@ class MaskSet:
     @staticmethod
     def _read_header(f, path: Path) -> Tuple[dict, List[Tuple[str, Tuple[int, ...]]]]:
         """Header and tensor layout, leaving ``f`` at the payload, whose size has been checked."""
-        size = os.fstat(f.fileno()).st_size
-        magic = f.read(len(_MAGIC))
-        if magic != _MAGIC:
-            if len(magic) == len(_MAGIC) and magic[:-1] == _MAGIC[:-1]:
-                raise MaskFileError(
-                    f"{path}: mask file format version {magic[-1]} is not supported (this version reads "
-                    f"{_FORMAT_VERSION}); re-create the file"
-                )
-            raise MaskFileError(f"{path}: not an espnet_pathways mask file (bad magic {magic[:8]!r})")
-        raw = f.read(struct.calcsize(_PREFIX))
-        if len(raw) != struct.calcsize(_PREFIX):
-            raise MaskFileError(f"{path}: truncated header")
-        length, crc = struct.unpack(_PREFIX, raw)
-        if length > _MAX_HEADER_BYTES:
-            raise MaskFileError(f"{path}: corrupted header length {length} (at most {_MAX_HEADER_BYTES} bytes)")
-        if length > size - f.tell():
-            raise MaskFileError(f"{path}: truncated header ({size - f.tell()} of {length} bytes)")
-        header_bytes = f.read(length)
-        if zlib.crc32(header_bytes) != crc:
-            raise MaskFileError(f"{path}: header checksum mismatch (corrupted file)")
-        try:
-            header = json.loads(header_bytes.decode("utf-8"))
+
+        def parse(header: dict) -> Tuple[int, List[Tuple[str, Tuple[int, ...]]]]:
             layout = _tensor_layout(header)
-            declared = len(header["languages"]) * sum(_packed_bytes(shape) for _, shape in layout)
-            expected = header["payload_bytes"]
-        except (UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
-            raise MaskFileError(f"{path}: corrupted header: {e!r}") from None
-        actual = size - f.tell()
-        if declared != expected or actual > expected:
-            raise MaskFileError(
-                f"{path}: payload size mismatch (tensor shapes: {declared} bytes, header: {expected}, file: {actual})"
-            )
-        if actual < expected:
-            raise MaskFileError(f"{path}: truncated payload ({actual} of {expected} bytes)")
-        return header, layout
+            return len(header["languages"]) * sum(_packed_bytes(shape) for _, shape in layout), layout
+
+        return read_framed_header(f, path, _MAGIC, "mask file", json.loads, parse, MaskFileError)
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "MaskSet":
@@ -378,9 +336,7 @@ class MaskSet:
             raise FileNotFoundError(f"mask file not found: {path}")
         with open(path, "rb") as f:
             header, layout = cls._read_header(f, path)
-            payload = f.read()
-        if zlib.crc32(payload) != header.get("payload_crc32"):
-            raise MaskFileError(f"{path}: payload checksum mismatch (corrupted file)")
+            payload = read_framed_payload(f, path, header, MaskFileError)
         data = np.frombuffer(payload, dtype=np.uint8)
         masks: Dict[str, Masks] = {}
         offset = 0

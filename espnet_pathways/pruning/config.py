@@ -21,6 +21,14 @@ Example (YAML, next to the rest of an ESPnet config)::
                                       # only pruning events do, so pruned weights regrow across re-rankings)
         allow_short_schedule: false   # true: accept a run whose optimizer steps end before the schedule
                                       # (its masks stay short of target_sparsity)
+        new_languages: [es]           # pathways / dynamic_pathways: languages added to a trained model
+                                      # (espnet_pathways.tasks.extend); the masks cover the whole --lang_list,
+                                      # ``languages`` then names the languages whose batches train
+        freeze_existing: false        # with new_languages: true keeps every weight the other languages
+                                      # use, and every parameter their decoding reads, exactly as loaded
+                                      # (their masks fixed, their batches refused in training); false:
+                                      # they keep adapting in their own regions (Dynamic ASR Pathways
+                                      # over all languages)
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from __future__ import annotations
 import difflib
 import logging
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from espnet_pathways.masks import SCHEDULES, SHARED, SparsitySchedule, check_sparsity
 from espnet_pathways.pruning.methods import METHODS, PruningConfigError, PruningMethod, get_method, method_batches
@@ -59,6 +67,8 @@ class PruningConfig:
     reset_optimizer_state: bool = True
     rezero_on_adapt: bool = True
     allow_short_schedule: bool = False
+    new_languages: Optional[List[str]] = None
+    freeze_existing: bool = False
 
     @classmethod
     def from_dict(cls, conf: Mapping[str, Any], key: str = "pruning_conf") -> "PruningConfig":
@@ -74,7 +84,7 @@ class PruningConfig:
         if "method" not in conf:
             raise PruningConfigError(f"{key}: 'method' is required (one of {', '.join(METHODS)})")
         values: Dict[str, Any] = dict(conf)
-        for name in ("include", "exclude", "languages", "init_masks"):
+        for name in ("include", "exclude", "languages", "init_masks", "new_languages"):
             if isinstance(values.get(name), str):
                 values[name] = [values[name]]
         try:
@@ -113,9 +123,17 @@ class PruningConfig:
         if spec.mask_keys == "one" and self.languages is not None:
             if len(self.languages) != 1:
                 raise PruningConfigError(f"{self.method} is monolingual: give one language, got {self.languages}")
-        for name in ("reset_optimizer_state", "rezero_on_adapt", "allow_short_schedule"):
+        for name in ("reset_optimizer_state", "rezero_on_adapt", "allow_short_schedule", "freeze_existing"):
             if not isinstance(getattr(self, name), bool):
                 raise PruningConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.new_languages is not None:
+            if spec.mask_keys != "all":
+                raise PruningConfigError(f"new_languages: method {self.method} has no per-language pathways to add to "
+                                         "(use pathways or dynamic_pathways)")
+            if not self.new_languages or len(set(self.new_languages)) != len(self.new_languages):
+                raise PruningConfigError(f"new_languages must be a non-empty list without repeats, got {self.new_languages}")
+        if self.freeze_existing and not self.new_languages:
+            raise PruningConfigError("freeze_existing: true needs new_languages (the languages being added)")
         if self.freeze_step is not None and self.freeze_step < 0:
             raise PruningConfigError(f"freeze_step must be >= 0, got {self.freeze_step}")
         try:
@@ -130,6 +148,13 @@ class PruningConfig:
     def spec(self) -> PruningMethod:
         """The method's record of traits (:mod:`espnet_pathways.pruning.methods`)."""
         return METHODS[self.method]
+
+    def trained_languages(self, languages: Sequence[str]) -> List[str]:
+        """The pathways among ``languages`` that train and get re-ranked: all, or with
+        ``freeze_existing`` only ``new_languages``."""
+        if not self.freeze_existing:
+            return list(languages)
+        return [lang for lang in languages if lang in (self.new_languages or ())]
 
     @property
     def adaptive(self) -> bool:

@@ -35,6 +35,7 @@ from espnet_pathways.masks import (
     prunable_parameters,
     rank_within,
 )
+from espnet_pathways.masks.history import MaskHistoryWriter
 from espnet_pathways.masks.layout import mask_key
 from espnet_pathways.pruning.config import PruningConfig, PruningConfigError
 
@@ -110,6 +111,7 @@ class PruningEngine(PassThrough):
         self._theta0: Optional[Dict[str, torch.Tensor]] = None
         self._optimizers: List[torch.optim.Optimizer] = []
         self._warned_mixed = False  # a step over several languages was logged
+        self.history: Optional[MaskHistoryWriter] = None  # record_history(): the writing rank only
         params = prunable_parameters(model, config.include, config.exclude)
         maskset = MaskSet.full(params, self._languages(), method=config.method)
         handle = attach(model, maskset, mode=self._mode(), lang_list=self.lang_list or None)
@@ -132,6 +134,8 @@ class PruningEngine(PassThrough):
         conf = self.config
         if not conf.spec.per_language:
             return [SHARED]
+        if conf.new_languages:
+            return self._extension_languages()
         if conf.languages:
             return list(conf.languages)
         if conf.spec.mask_keys == "all":
@@ -139,6 +143,43 @@ class PruningEngine(PassThrough):
                 raise ValueError(f"{conf.method} needs the language list (--lang_list) or pruning_conf.languages")
             return list(self.lang_list)
         return [SHARED]
+
+    def _extension_languages(self) -> List[str]:
+        """A run that adds ``new_languages`` to a trained model: masks for the whole language list;
+        ``languages`` (if given) are the languages whose batches train."""
+        conf = self.config
+        if not self.lang_list:
+            raise PruningConfigError("pruning_conf.new_languages needs the language list (--lang_list)")
+        for key in ("new_languages", "languages"):
+            unknown = [l for l in getattr(conf, key) or () if l not in self.lang_list]
+            if unknown:
+                raise PruningConfigError(f"pruning_conf.{key}: {unknown} not in --lang_list {self.lang_list}")
+        if conf.freeze_existing and conf.languages and not set(conf.languages) <= set(conf.new_languages):
+            raise PruningConfigError(
+                f"pruning_conf.languages {conf.languages}: with freeze_existing only the new languages "
+                f"{conf.new_languages} train"
+            )
+        return list(self.lang_list)
+
+    def _freeze_existing(self) -> None:
+        """``freeze_existing``: every weight an existing pathway uses and every parameter their decoding
+        reads (all that is not prunable, but the rows of tokens they cannot emit) keep their values."""
+        handle = self.handle
+        existing = [l for l in handle.languages if l not in self.config.new_languages]
+        if not existing:
+            handle.freeze({})
+            return
+        used = handle.maskset().union(existing)
+        rows = getattr(self._owner, "token_rows_unused_by", None)
+        free_rows = rows(existing) if callable(rows) else {}
+        frozen = {}
+        for name, param in self._owner.named_parameters():
+            keep = used[name] if name in used else torch.ones_like(param, dtype=torch.bool)
+            frozen[name] = keep & ~free_rows[name].to(keep.device) if name in free_rows and name not in used else keep
+        handle.freeze(frozen)
+        kept = sum(int(k.sum()) for k in frozen.values())
+        logging.info("freeze_existing: %d of %d parameters of %s kept as loaded", kept,
+                     sum(p.numel() for p in self._owner.parameters()), existing)
 
     def _mode(self) -> str:
         return "soft" if self.config.adaptive and not bool(self.frozen) else "hard"
@@ -160,6 +201,12 @@ class PruningEngine(PassThrough):
     def _before_forward(self, module: nn.Module, args) -> None:
         if module.training and not bool(self.started):
             self._start()
+        new = self.config.new_languages
+        if module.training and self.config.freeze_existing and self.handle.active not in new:
+            raise PruningConfigError(
+                f"pruning_conf.freeze_existing: a training batch of language {self.handle.active!r}, whose pathway "
+                f"is frozen: train on the new languages {new} only (pruning_conf.languages / the phase's languages)"
+            )
 
     def _after_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         if optimizer is not self._optimizers[0]:
@@ -198,6 +245,19 @@ class PruningEngine(PassThrough):
     def _after_load(self, module: nn.Module, incompatible_keys) -> None:
         self.handle.set_mode(self._mode())
         self._update_sparsity()
+        if self.config.freeze_existing and bool(self.started):  # --resume: the loaded values are the kept ones
+            self._freeze_existing()
+        if self.history is not None:  # ESPnet's --resume: keep the records this checkpoint has seen
+            self.history.resume(int(self.step), bool(self.started), bool(self.frozen))
+
+    def record_history(self, path) -> None:
+        """Append the masks to ``path`` at every event (:mod:`espnet_pathways.masks.history`); call it
+        before ESPnet resumes a checkpoint, on the rank that writes the outputs."""
+        self.history = MaskHistoryWriter(path)
+
+    def _record(self, kind: str, languages: Optional[Sequence[str]] = None) -> None:
+        if self.history is not None:
+            self.history.append(int(self.step), kind, languages or self.handle.languages, self.handle.maskset())
 
     # ------------------------------------------------------------ events
     def _start(self) -> None:
@@ -207,6 +267,9 @@ class PruningEngine(PassThrough):
             self.handle.set_masks(self._initial_masks())
             self._update_sparsity()
             logging.info("pathways: initial masks %s", {l: round(s, 4) for l, s in self._sparsity.items()})
+            self._record("init")
+        if self.config.freeze_existing:
+            self._freeze_existing()
         if self.schedule is not None and self.schedule.event_at(int(self.step)) == 0 and int(self.events_done) == 0:
             self._prune_event(0, int(self.step))
 
@@ -222,7 +285,7 @@ class PruningEngine(PassThrough):
                 f"pruning_conf.init_masks: no mask for language(s) {missing} in {self.config.init_masks} "
                 f"(languages {sorted(found)})"
             )
-        for key in dict.fromkeys(keys.values()):
+        for key in dict.fromkeys(keys[l] for l in self.config.trained_languages(languages)):  # not the frozen
             self._check_initial_sparsity(key, *found[key])
         return MaskSet({l: found[k][1][k] for l, k in keys.items()}, method=self.config.method)
 
@@ -282,7 +345,7 @@ class PruningEngine(PassThrough):
             current = handle.maskset()
         masks = {lang: current[lang] for lang in handle.languages}
         rule = conf.spec.candidates
-        for lang in [only] if only else handle.languages:
+        for lang in conf.trained_languages([only] if only else handle.languages):  # freeze_existing: new ones
             if rule == "region":
                 candidates = handle.region(lang)  # m_z ∪ free zone F_z
             elif rule == "all":
@@ -300,6 +363,7 @@ class PruningEngine(PassThrough):
             self._zero_pruned_optimizer_state()
         self.events_done.fill_(event + 1)
         self._update_sparsity()
+        self._record("prune")
         upcoming = [s for s, _ in self.schedule.events() if s > step]
         logging.info(
             "pruning event %d/%d at step %d (%s): sparsity %s, masks %s; next %s",
@@ -314,6 +378,7 @@ class PruningEngine(PassThrough):
         new = self._rerank(sparsity, only, current=before)
         self.handle.set_masks(new, zero_pruned=self.config.rezero_on_adapt)
         self._update_sparsity()
+        self._record("adapt", [only] if only else None)
         reentered = {
             lang: sum(int((new[lang][n] & ~before[lang][n]).sum()) for n in new.names)
             for lang in ([only] if only else new.languages)
@@ -330,6 +395,7 @@ class PruningEngine(PassThrough):
             final = self.handle.maskset()
         self.frozen.fill_(True)
         self.handle.set_masks(final, mode="hard")
+        self._record("freeze")
         self._zero_pruned_optimizer_state()
         self._update_sparsity()
         logging.info("masks fixed at step %d (hard from now on): sparsity %s, masks %s", int(self.step),

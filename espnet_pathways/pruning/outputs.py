@@ -1,7 +1,9 @@
 """What a pruning run leaves in its experiment dir.
 
 ``<exp>/pruning/{sparsity.md,stats.json}``, the plots
-``<exp>/pruning/{layer_sparsity,mask_overlap,sparsity_schedule}.png``, every n-best averaged
+``<exp>/pruning/{layer_sparsity,mask_overlap,sparsity_schedule}.png``, the pathways over training
+drawn from the mask history the engine recorded (``<exp>/pruning/mask_history.pwh`` ->
+``pathway_history.json``, ``pathway_iou.png``, ``pathway_sharing.png``), every n-best averaged
 checkpoint re-masked so that it satisfies the final masks exactly (ESPnet averages checkpoints from
 different points of the schedule; the average of pruned weights is not zero), and ``<exp>/masks.pwm``
 (final masks). ``masks.pwm`` is removed first and written last, so its presence marks finished
@@ -18,13 +20,18 @@ from typing import Dict, List, Tuple
 import torch
 
 from espnet_pathways.masks import MaskSet
+from espnet_pathways.masks.history import HISTORY_FILE, MaskHistory
 from espnet_pathways.masks.layout import count_params, state_key
 from espnet_pathways.masks.report import (
-    mask_stats, overlap_table, plot_layer_sparsity, plot_overlap, pyplot, save_png, sparsity_table,
+    HISTORY_REPORT_FILES, mask_stats, overlap_table, plot_layer_sparsity, plot_overlap, pyplot, save_png,
+    sparsity_table, write_history_report,
 )
 from espnet_pathways.utils.fileio import atomic_path, atomic_write_text, remove_stale_tmp
 
-__all__ = ["MASKS_FILE", "REPORT_DIR", "write_pruning_outputs", "remask_checkpoint", "schedule_trace", "plot_schedule"]
+__all__ = [
+    "MASKS_FILE", "REPORT_DIR", "HISTORY_FILE", "write_pruning_outputs", "remask_checkpoint", "schedule_trace",
+    "plot_schedule",
+]
 
 MASKS_FILE = "masks.pwm"
 REPORT_DIR = "pruning"
@@ -124,6 +131,12 @@ def _write_report(maskset: MaskSet, engine, total: int, report_dir: Path) -> Dic
         written["overlap"] = plot_overlap(maskset, files["overlap"])
     if engine.schedule is not None:
         written["schedule"] = plot_schedule(engine, files["schedule"])
+    history = report_dir / HISTORY_FILE
+    if history.is_file():  # recorded by the engine (PruningEngine.record_history)
+        try:
+            written.update(write_history_report(MaskHistory(history), report_dir))
+        except ValueError as e:  # MaskFileError too: a report, not the run's result, so the run still finishes
+            logging.warning("pathways over training not drawn: %s", e)
     return written
 
 
@@ -136,7 +149,7 @@ def write_pruning_outputs(model: torch.nn.Module, engine, exp_dir: Path) -> Dict
     masks_file.unlink(missing_ok=True)  # not finished until it is written again
     averaged = _averaged_checkpoints(exp_dir)
     remove_stale_tmp(exp_dir, [MASKS_FILE, *(p.name for p in averaged)])
-    remove_stale_tmp(report_dir, REPORT_FILES.values())
+    remove_stale_tmp(report_dir, [*REPORT_FILES.values(), *HISTORY_REPORT_FILES.values()])
     maskset = model.pathway_masks.maskset()
     total = count_params(dict(model.named_parameters()))
     written = _write_report(maskset, engine, total, report_dir)

@@ -13,7 +13,7 @@ from pathlib import Path
 from espnet2.train.trainer import Trainer
 
 from espnet_pathways.pruning.engine import ENGINE_ATTR
-from espnet_pathways.pruning.outputs import MASKS_FILE, write_pruning_outputs
+from espnet_pathways.pruning.outputs import HISTORY_FILE, MASKS_FILE, REPORT_DIR, write_pruning_outputs
 
 __all__ = ["PathwaysTrainer"]
 
@@ -28,6 +28,8 @@ class PathwaysTrainer(Trainer):
         writer = not distributed_option.distributed or distributed_option.dist_rank == 0
         if engine is not None and writer:
             (Path(trainer_options.output_dir) / MASKS_FILE).unlink(missing_ok=True)
+            # before run(): ESPnet resumes inside it, and the resumed step trims the history
+            engine.record_history(Path(trainer_options.output_dir) / REPORT_DIR / HISTORY_FILE)
         super().run(
             model=model,
             optimizers=optimizers,

@@ -10,6 +10,14 @@ Layout of ``tokens.txt`` (one token a line, the line number is the token id)::
 
 The per-language models' own control pieces (``<unk>``, ``<s>``, ``</s>``, ``<pad>``) are not
 copied as pieces: ``<unk>`` maps to id 1, the others are never emitted.
+
+Adding a language to a trained model (:func:`extend_pieces`) keeps every existing token's id and
+inserts the new language's new pieces just before ``<sos/eos>``, which stays last (ESPnet takes
+``sos = eos = len(token_list) - 1``; the transducer never reads nor targets it, so only its
+position moves, and the model's rows of it move with it)::
+
+    old:  <blank> <unk> a b ... z <sos/eos>              ids 0 .. V-1
+    new:  <blank> <unk> a b ... z ñ á ... <sos/eos>      ids 0 .. V-2 unchanged, V-1 .. V+k-2 new
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ __all__ = [
     "SOS_EOS",
     "SPECIAL_TOKENS",
     "merge_pieces",
+    "extend_pieces",
     "read_token_list",
     "write_token_list",
     "validate_token_list",
@@ -61,6 +70,26 @@ def merge_pieces(pieces_by_lang: Mapping[str, Sequence[str]], langs: Sequence[st
             seen.add(piece)
             merged.append(piece)
     merged.append(SOS_EOS)
+    return merged
+
+
+def extend_pieces(tokens: Sequence[str], pieces: Sequence[str], lang: str, source: str = "token list") -> List[str]:
+    """A trained model's token list grown by a new language's pieces (module docstring).
+
+    Args:
+        tokens: the existing list (validated).
+        pieces: the new language's pieces in model id order (control pieces are dropped, pieces
+            already in ``tokens`` are shared).
+        lang: the new language, for error messages.
+        source: where ``tokens`` comes from, for error messages.
+
+    Returns:
+        ``tokens[:-1] + [new pieces] + [<sos/eos>]``: ids below ``len(tokens) - 1`` unchanged.
+    """
+    validate_token_list(tokens, source)
+    merged = merge_pieces({"old": list(tokens[2:-1]), lang: list(pieces)}, ["old", lang])
+    if merged[: len(tokens) - 1] != list(tokens[:-1]):  # cannot happen for a valid list; keeps the promise checked
+        raise AssertionError(f"{source}: extending with {lang!r} moved an existing token")
     return merged
 
 

@@ -205,7 +205,7 @@ def test_failed_save_writes_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(maskset_module.struct, "pack", boom)
+    monkeypatch.setattr(struct, "pack", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         _known().save(tmp_path / "m.pwm")
     assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,7 @@ import yaml
 from asr_tiny_corpus import TINY_CONFIG, UTTERANCES, train_args, write_corpus
 from espnet_pathways.bin import asr_train
 from espnet_pathways.masks import MaskSet, prunable_parameters
+from espnet_pathways.masks.history import MaskHistory
 from espnet_pathways.tasks.asr import PathwaysASRTask
 from toy import write_masks
 
@@ -66,8 +67,10 @@ def test_run_writes_sparse_models_masks_and_reports(adaptive_run):
     masks = MaskSet.load(adaptive_run / "masks.pwm")
     assert masks.languages == ("*",)
     assert masks.sparsity("*") == pytest.approx(0.6, abs=2e-3)
-    for name in ("sparsity.md", "stats.json", "layer_sparsity.png", "sparsity_schedule.png"):
+    for name in ("sparsity.md", "stats.json", "layer_sparsity.png", "sparsity_schedule.png", "pathway_iou.png"):
         assert (adaptive_run / "pruning" / name).is_file(), name
+    history = MaskHistory(adaptive_run / "pruning" / "mask_history.pwh")  # written by ESPnet's trainer run
+    assert history.records[-1].kind == "freeze" and history.maskset(-1) == masks
     last = _state(adaptive_run / "2epoch.pth")
     assert int(last["pathway_pruning.step"]) == 24
     assert bool(last["pathway_pruning.frozen"]), "masks must be fixed at the end (hard_from = 24)"
@@ -95,6 +98,8 @@ def test_resume_after_a_stop_gives_the_same_masks_and_model(corpus, dense, adapt
     for key in resumed:
         assert torch.equal(resumed[key], uninterrupted[key]), key
     assert MaskSet.load(out / "masks.pwm") == MaskSet.load(adaptive_run / "masks.pwm")
+    history = "pruning/mask_history.pwh"  # the resumed step dropped what the checkpoint had not seen
+    assert (out / history).read_bytes() == (adaptive_run / history).read_bytes()
 
 
 def test_stock_espnet_conformer_monolingual_imp(corpus, tmp_path):

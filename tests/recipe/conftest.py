@@ -11,10 +11,25 @@ import pytest
 from recipe_data import FAKES, write_data_dir, write_lang_list
 
 
+LONG_TESTS_ENV = "PATHWAYS_LONG_TESTS"  # =1: also run the tests marked long (not in make test / CI)
+
+
 def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", "e2e: end-to-end run of the recipe (run.sh stages 1-13, CI-size corpus, a few minutes)"
     )
+    config.addinivalue_line(
+        "markers", f"long: a recipe run of tens of minutes on 2 cores; runs only with {LONG_TESTS_ENV}=1 (make test-long)"
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if os.environ.get(LONG_TESTS_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"long recipe run: set {LONG_TESTS_ENV}=1 (make test-long)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -103,3 +103,41 @@ def test_decode_sets_show_progress_lines(setup, caplog):
     with caplog.at_level("INFO"):
         decode.decode_sets(opts, data_root, sets, decode_dir, shared)
     assert "decoding: 0/6 utterances (0.0%), 2/4 sets (mls_fr_test up to date), elapsed 0s, ETA ?" in caplog.text
+
+
+def test_lid_eval_decodes_each_set_again_with_lang_auto(setup, monkeypatch):
+    opts, data_root, decode_dir = setup
+    opts = decode.DecodeOptions(**{**opts.__dict__, "module": "fake_asr_inference_lid"})
+    monkeypatch.setenv("FAKE_WRONG_LANG", "fr_3_12_000002")
+    decode.decode_sets(opts, data_root, ["mls_en_test", "mls_fr_test"], decode_dir, lid_eval=True,
+                       lid_args=("--lid_chunks", "2"))  # fmt: skip
+    auto = decode_dir / "mls_fr_test" / "lang_auto"
+    keys = sorted(u for u, v in UTTS.items() if v[1] == "fr")
+    assert [line.split()[0] for line in read_lines(auto / "text")] == keys
+    assert read_lines(auto / "lang") == [f"{k} {'it' if k == 'fr_3_12_000002' else 'fr'}" for k in keys]
+    argv = json.loads((auto / "logdir" / "output.1" / "argv.json").read_text())["argv"]
+    assert argv[argv.index("--lang") + 1] == "auto"
+    assert argv[-4:] == ["--beam_size", "2", "--lid_chunks", "2"]
+    assert "fr_3_12_000002 est sur le tapis" in read_lines(decode_dir / "mls_fr_test" / "text")  # the true-language run
+    assert json.loads((decode_dir / "decode_info.json").read_text())["lid_args"] == "--lid_chunks 2"
+    auto_opts = decode.DecodeOptions(**{**opts.__dict__, "inference_args": (*opts.inference_args, "--lid_chunks", "2")})
+    assert not decode.decode_set(auto_opts, data_root / "mls_fr_test", auto, auto=True)  # up to date
+    assert decode.decode_set(opts, data_root / "mls_fr_test", auto, auto=True)  # other options: decoded again
+
+
+def test_without_lid_eval_nothing_changes(setup):
+    opts, data_root, decode_dir = setup
+    decode.decode_sets(opts, data_root, ["mls_en_test"], decode_dir)
+    stamp = (decode_dir / "mls_en_test" / "decode.done").read_text()
+    info = json.loads((decode_dir / "decode_info.json").read_text())
+    assert not (decode_dir / "mls_en_test" / "lang_auto").exists()
+    assert "lid_args" not in info and '"lang"' not in stamp
+
+
+def test_lang_auto_job_without_languages_is_an_error(setup, monkeypatch):
+    opts, data_root, decode_dir = setup
+    opts = decode.DecodeOptions(**{**opts.__dict__, "module": "fake_asr_inference_lid"})
+    monkeypatch.setenv("FAKE_NO_LANG", "1")
+    with pytest.raises(FileNotFoundError, match=r"output.1/1best_recog/lang: the decoding job wrote no language"):
+        decode.decode_set(opts, data_root / "mls_en_test", decode_dir / "x", auto=True)
+    assert not (decode_dir / "x" / "decode.done").exists()

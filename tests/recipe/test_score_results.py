@@ -129,3 +129,44 @@ def test_results_without_scores(tmp_path):
     with pytest.raises(FileNotFoundError, match="run stage 13 first"):
         results.write_results_md(tmp_path)
     assert results.main(["--asr_exp", str(tmp_path)]) == 1
+
+
+# --lang auto decodings of SETS: (hypotheses, chosen languages)
+AUTO = {
+    "mls_en_test": ({"en_1_a": "the cat sat", "en_1_b": "on a mat"}, {"en_1_a": "en", "en_1_b": "en"}),
+    "mls_fr_test": ({"fr_2_a": "la chatte", "fr_2_b": ""}, {"fr_2_a": "en", "fr_2_b": "fr"}),
+}
+
+
+def test_lid_eval_adds_a_language_identification_table_and_nothing_else(experiment):
+    data_root, exp, decode_dir = experiment
+    plain = score.score_decode_dir(decode_dir, data_root, list(SETS), find_sclite(), "cmd").read_text()
+    scoring = (decode_dir / "scoring.json").read_text()
+    for name, (hyp, langs) in AUTO.items():
+        _write(decode_dir / name / results.LID_SUBDIR / "text", hyp)
+        _write(decode_dir / name / results.LID_SUBDIR / results.LID_FILE, langs)
+    md = score.score_decode_dir(decode_dir, data_root, list(SETS), find_sclite(), "cmd", lid_eval=True).read_text()
+    assert (decode_dir / "scoring.json").read_text() == scoring
+    assert md.startswith(plain)  # the section is appended; the rest is byte-identical
+    added = md[len(plain):]
+    assert "### Language identification (`--lang auto`)" in added
+    assert "|mls_en_test|en|2|100.0|16.7|16.7|" in added and added.count("|en 2|") == 1
+    assert "|mls_fr_test|fr|2|50.0|50.0|100.0|" in added and "|en 1, fr 1|" in added
+    assert "|**average** (mls_*_test)|2 langs|4|75.0|33.3|58.3|" in added
+    lid = json.loads((decode_dir / results.LID_JSON).read_text())["sets"]["mls_fr_test"]
+    assert (lid["snt"], lid["correct"], lid["chosen"], lid["wer"]["n_err"]) == (2, 1, {"en": 1, "fr": 1}, 4)
+    # scoring again without --lid_eval drops the section: RESULTS.md is exactly the plain one again
+    again = score.score_decode_dir(decode_dir, data_root, list(SETS), find_sclite(), "cmd").read_text()
+    assert again == plain and not (decode_dir / results.LID_JSON).exists()
+
+
+def test_lid_eval_needs_every_language(experiment):
+    data_root, _, decode_dir = experiment
+    for name, (hyp, langs) in AUTO.items():
+        _write(decode_dir / name / results.LID_SUBDIR / "text", hyp)
+        _write(decode_dir / name / results.LID_SUBDIR / results.LID_FILE, {k: v for k, v in list(langs.items())[:1]})
+    with pytest.raises(ValueError, match=r"lang_auto/lang: no language for 1 utterance\(s\)"):
+        score.score_decode_dir(decode_dir, data_root, list(SETS), find_sclite(), "", lid_eval=True)
+    (decode_dir / "mls_en_test" / results.LID_SUBDIR / results.LID_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="run stage 12 with --lid_eval true"):
+        score.score_decode_dir(decode_dir, data_root, list(SETS), find_sclite(), "", lid_eval=True)

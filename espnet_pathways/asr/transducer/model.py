@@ -11,7 +11,7 @@ model (``espnet_pathways.masks.attach``); the model itself is language-agnostic.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import editdistance
 import torch
@@ -29,7 +29,16 @@ from espnet_pathways.asr.text import detokenize
 from espnet_pathways.asr.transducer.joiner import Joiner
 from espnet_pathways.asr.transducer.predictor import LSTMPredictor
 
-__all__ = ["PathwaysTransducerModel"]
+__all__ = ["PathwaysTransducerModel", "VOCAB_TENSORS"]
+
+VOCAB_TENSORS = (
+    "joiner.output.weight",
+    "joiner.output.bias",
+    "predictor.embed.weight",
+    "ctc.ctc_lo.weight",
+    "ctc.ctc_lo.bias",
+)
+"""Parameters with one row per token (dimension 0 is V); the CTC ones exist with ``ctc_weight > 0``."""
 
 
 class PathwaysTransducerModel(AbsESPnetModel):
@@ -53,6 +62,9 @@ class PathwaysTransducerModel(AbsESPnetModel):
         sym_space: space symbol of character token lists.
         sym_blank: blank symbol.
         extract_feats_in_collect_stats: let ESPnet's collect-stats stage call ``collect_feats``.
+        lang_vocab_size: language -> n: that language emits only token ids < n and ``<sos/eos>``
+            (the vocabulary it was trained with before later languages were added before
+            ``<sos/eos>``); a language not listed emits every token.
     """
 
     def __init__(
@@ -74,6 +86,7 @@ class PathwaysTransducerModel(AbsESPnetModel):
         sym_space: str = "<space>",
         sym_blank: str = "<blank>",
         extract_feats_in_collect_stats: bool = True,
+        lang_vocab_size: Optional[Mapping[str, int]] = None,
     ) -> None:
         super().__init__()
         if len(token_list) != vocab_size:
@@ -101,6 +114,34 @@ class PathwaysTransducerModel(AbsESPnetModel):
         self.max_symbols_per_frame = max_symbols_per_frame
         self.sym_space = sym_space
         self.extract_feats_in_collect_stats = extract_feats_in_collect_stats
+        self.lang_vocab_size: Dict[str, int] = dict(lang_vocab_size or {})
+        for lang, size in self.lang_vocab_size.items():
+            if not isinstance(size, int) or not 2 < size < vocab_size:
+                raise ValueError(
+                    f"model_conf.lang_vocab_size: {lang!r}: {size!r} must be an integer in (2, {vocab_size}) "
+                    f"(vocab_size {vocab_size})"
+                )
+
+    # ------------------------------------------------------------------ languages
+    def select_language(self, lang: Optional[str]) -> None:
+        """Restrict the output to ``lang``'s vocabulary (``lang_vocab_size``); None or an unlisted
+        language: every token. Called by the mask handle at every pathway switch."""
+        self.joiner.restrict_output(self.lang_vocab_size.get(lang) if lang is not None else None)
+
+    def token_rows_unused_by(self, languages: Sequence[str]) -> Dict[str, torch.Tensor]:
+        """Per :data:`VOCAB_TENSORS` parameter, True on the rows of the tokens that none of
+        ``languages`` can emit (empty when one of them emits every token)."""
+        limits = [self.lang_vocab_size.get(lang) for lang in languages]
+        if not limits or any(limit is None for limit in limits):
+            return {}
+        params = dict(self.named_parameters())
+        out = {}
+        for name in VOCAB_TENSORS:
+            if name in params:
+                rows = torch.zeros_like(params[name], dtype=torch.bool)
+                rows[max(limits) : -1] = True
+                out[name] = rows
+        return out
 
     # ------------------------------------------------------------------ features / encoder
     def extract_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

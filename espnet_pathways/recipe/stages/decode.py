@@ -14,6 +14,10 @@ part at once, then merge ``1best_recog/{text,token,token_int,score}`` into ``<de
 A set is skipped when its stamp matches model, configs and data. ``decode_info.json`` in the
 decode dir records model and configs for stage 13. After each set a progress line goes to the
 console: utterances done/total, sets done/total, elapsed, ETA (:mod:`espnet_pathways.recipe.progress`).
+
+``--lid_eval true`` also decodes every set with ``--lang auto`` (the language identified by the
+model's pathways, plus ``--lid_args``) into ``<decode_dir>/<set>/lang_auto/`` (the same files and
+``lang``: the chosen language per utterance), for stage 13's language-identification report.
 """
 
 from __future__ import annotations
@@ -24,22 +28,32 @@ import logging
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from espnet_pathways.data.kaldi import read_kaldi_file
-from espnet_pathways.utils.cli import run_cli
+from espnet_pathways.asr.inference import AUTO_LANG
+from espnet_pathways.data.kaldi import read_kaldi_file, write_kaldi_file
+from espnet_pathways.utils.cli import run_cli, str2bool
 from espnet_pathways.recipe.datadir import single_language
 from espnet_pathways.recipe.jobs import run_parallel
-from espnet_pathways.recipe.stages.merge_decode import merge_outputs
+from espnet_pathways.recipe.stages.merge_decode import RECOG_SUBDIR, merge_outputs
 from espnet_pathways.recipe.progress import WorkProgress
-from espnet_pathways.recipe.stages.results import DECODE_INFO_JSON
+from espnet_pathways.recipe.stages.results import DECODE_INFO_JSON, LID_FILE, LID_SUBDIR
 from espnet_pathways.recipe.stages.split_decode import split_scp
 from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.utils.fileio import atomic_write_text
 
-__all__ = ["DecodeOptions", "inference_command", "decode_set", "set_size", "decode_progress", "decode_sets", "main"]
+__all__ = [
+    "DecodeOptions",
+    "inference_command",
+    "decode_set",
+    "set_size",
+    "decode_progress",
+    "decode_sets",
+    "add_lid_arguments",
+    "main",
+]
 
 _STAMP = "decode.done"
 DEFAULT_MODULE = "espnet_pathways.bin.asr_inference"
@@ -98,9 +112,26 @@ def inference_command(opts: DecodeOptions, data_dir: Path, lang: str, key_file: 
     return cmd + list(opts.inference_args)
 
 
-def decode_set(opts: DecodeOptions, data_dir: Path, set_dir: Path) -> bool:
-    """Decode one set into ``set_dir``; returns False when it was up to date."""
+def _merge_langs(outputs: Sequence[Path], set_dir: Path, keys: Sequence[str]) -> None:
+    """Join the jobs' ``1best_recog/lang`` (``--lang auto``) into ``set_dir/lang``; every key once."""
+    merged = {}
+    for out in outputs:
+        path = out / RECOG_SUBDIR / LID_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"missing {path}: the decoding job wrote no language")
+        merged.update(read_kaldi_file(path))
+    missing = sorted(set(keys) - set(merged))
+    if missing or len(merged) != len(keys):
+        raise ValueError(f"{set_dir / LID_FILE}: {len(missing)} key(s) without a language (e.g. {missing[:3]})")
+    write_kaldi_file(set_dir / LID_FILE, merged)
+
+
+def decode_set(opts: DecodeOptions, data_dir: Path, set_dir: Path, auto: bool = False) -> bool:
+    """Decode one set into ``set_dir`` (``auto``: with ``--lang auto``, also writing ``set_dir/lang``);
+    returns False when it was up to date."""
     params = {"step": "decode", "data_dir": str(data_dir), **opts.params()}
+    if auto:
+        params["lang"] = AUTO_LANG
     inputs = [data_dir / "wav.scp", data_dir / "utt2lang", opts.train_config]
     if opts.inference_config:
         inputs.append(opts.inference_config)
@@ -108,7 +139,7 @@ def decode_set(opts: DecodeOptions, data_dir: Path, set_dir: Path) -> bool:
     if is_done(set_dir / _STAMP, fp):
         logging.info("%s is up to date; skipping", set_dir)
         return False
-    lang = single_language(data_dir)
+    lang = AUTO_LANG if auto else single_language(data_dir)
     logdir = set_dir / "logdir"
     shutil.rmtree(logdir, ignore_errors=True)
     key_files = split_scp(data_dir / "wav.scp", opts.nj, logdir)
@@ -117,7 +148,10 @@ def decode_set(opts: DecodeOptions, data_dir: Path, set_dir: Path) -> bool:
     logs = [logdir / f"asr_inference.{j}.log" for j in range(1, len(key_files) + 1)]
     logging.info("%s: decoding %s with %d job(s)", data_dir.name, lang, len(commands))
     run_parallel(commands, logs, env={"OMP_NUM_THREADS": "1"})
-    merge_outputs(outputs, set_dir, list(read_kaldi_file(data_dir / "wav.scp")))
+    keys = list(read_kaldi_file(data_dir / "wav.scp"))
+    merge_outputs(outputs, set_dir, keys)
+    if auto:
+        _merge_langs(outputs, set_dir, keys)
     write_stamp(set_dir / _STAMP, fp, params)
     return True
 
@@ -127,21 +161,28 @@ def set_size(data_dir: Path) -> int:
     return len(read_kaldi_file(data_dir / "wav.scp"))
 
 
-def decode_progress(data_root: Path, test_sets: Sequence[str]) -> WorkProgress:
-    """Progress over the utterances of ``test_sets`` (in that order, repeats counted again)."""
-    return WorkProgress("decoding", [set_size(data_root / name) for name in test_sets])
+def decode_progress(data_root: Path, test_sets: Sequence[str], lid_eval: bool = False) -> WorkProgress:
+    """Progress over the utterances of ``test_sets`` (in that order, repeats counted again; each set
+    twice with ``lid_eval``)."""
+    return WorkProgress("decoding", [set_size(data_root / name) for name in test_sets for _ in range(1 + lid_eval)])
 
 
 def decode_sets(opts: DecodeOptions, data_root: Path, test_sets: Sequence[str], decode_dir: Path,
-                progress: Optional[WorkProgress] = None) -> None:
+                progress: Optional[WorkProgress] = None, lid_eval: bool = False, lid_args: Sequence[str] = ()) -> None:
     """Decode every set and record ``decode_info.json`` in ``decode_dir``; a progress line per set
-    (``progress``: shared with other calls, default: over ``test_sets``)."""
+    (``progress``: shared with other calls, default: over ``test_sets``). ``lid_eval``: decode each
+    set again with ``--lang auto`` (and ``lid_args``) into ``<set>/lang_auto/``."""
     if not test_sets:
         raise ValueError("no test set given")
-    progress = progress or decode_progress(data_root, test_sets)
+    progress = progress or decode_progress(data_root, test_sets, lid_eval)
+    auto_opts = replace(opts, inference_args=(*opts.inference_args, *lid_args))
     for name in test_sets:
         decoded = decode_set(opts, data_root / name, decode_dir / name)
         logging.info("%s", progress.finish(set_size(data_root / name), name, skipped=not decoded))
+        if lid_eval:
+            decoded = decode_set(auto_opts, data_root / name, decode_dir / name / LID_SUBDIR, auto=True)
+            logging.info("%s", progress.finish(set_size(data_root / name), f"{name} --lang {AUTO_LANG}",
+                                               skipped=not decoded))  # fmt: skip
     info = {
         "model_file": str(opts.model_file),
         "train_config": str(opts.train_config),
@@ -149,6 +190,8 @@ def decode_sets(opts: DecodeOptions, data_root: Path, test_sets: Sequence[str], 
         "inference_args": shlex.join(opts.inference_args),
         "sets": {name: single_language(data_root / name) for name in test_sets},
     }
+    if lid_eval:
+        info["lid_args"] = shlex.join(lid_args)
     atomic_write_text(decode_dir / DECODE_INFO_JSON, json.dumps(info, indent=1) + "\n")
 
 
@@ -166,7 +209,15 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ngpu", type=int, default=0, help="GPUs per decoding job")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--inference_module", default=DEFAULT_MODULE)
+    add_lid_arguments(parser)
     return parser
+
+
+def add_lid_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--lid_eval`` and ``--lid_args`` (stage 12's language-identification decoding)."""
+    parser.add_argument("--lid_eval", type=str2bool, default=False,
+                        help=f"also decode every set with --lang {AUTO_LANG} into <set>/{LID_SUBDIR}/")
+    parser.add_argument("--lid_args", default="", help=f"extra options of the --lang {AUTO_LANG} jobs (shell words)")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -183,7 +234,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             ngpu=args.ngpu,
             nj=args.inference_nj,
         )
-        decode_sets(opts, args.data_root, args.test_sets.split(), args.decode_dir)
+        decode_sets(opts, args.data_root, args.test_sets.split(), args.decode_dir, lid_eval=args.lid_eval,
+                    lid_args=shlex.split(args.lid_args))
 
     return run_cli(work)
 

@@ -8,6 +8,9 @@ phase decodes ``<exp>/<model_file>`` with ``<exp>/config.yaml`` into ``<exp>/dec
 (:mod:`espnet_pathways.recipe.stages.decode`, skipped when up to date), is scored into ``<exp>/RESULTS.md``
 (:mod:`espnet_pathways.recipe.stages.score`, with the pathway sparsity of its masks), and stage 13 of a
 phases file ends with the combined ``<expdir>/RESULTS.md`` (:mod:`espnet_pathways.recipe.stages.phase_results`).
+``--lid_eval true`` (both steps) also decodes every set with ``--lang auto`` and reports language
+identification in the ``RESULTS.md`` of each phase with a mask per language (ASR Pathways, Dynamic
+ASR Pathways); the other phases (dense, one mask) are evaluated as without it.
 
 Usage::
 
@@ -29,15 +32,21 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from espnet_pathways.utils.cli import run_cli
+from espnet_pathways.utils.cli import run_cli, str2bool
 from espnet_pathways.recipe.datadir import single_language
-from espnet_pathways.recipe.stages.decode import DEFAULT_MODULE, DecodeOptions, decode_progress, decode_sets
+from espnet_pathways.recipe.stages.decode import (
+    DEFAULT_MODULE,
+    DecodeOptions,
+    add_lid_arguments,
+    decode_progress,
+    decode_sets,
+)
 from espnet_pathways.recipe.stages.phase_results import write_results_table
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, decoded_phases, phases_from_args
 from espnet_pathways.recipe.sclite import find_sclite
 from espnet_pathways.recipe.stages.score import score_decode_dir
 
-__all__ = ["decode_dir_of", "eval_plan", "decode_phases", "score_phases", "main"]
+__all__ = ["decode_dir_of", "eval_plan", "identifies_language", "lid_plan", "decode_phases", "score_phases", "main"]
 
 
 def decode_dir_of(phase: Phase, inference_tag: str) -> Path:
@@ -64,6 +73,22 @@ def eval_plan(phases: Sequence[Phase], data_root: Path, test_sets: Sequence[str]
     return plan
 
 
+def identifies_language(phase: Phase) -> bool:
+    """Whether ``--lang auto`` can decode the phase's model: its method keeps a mask per language."""
+    return phase.method is not None and phase.method.mask_keys == "all"
+
+
+def lid_plan(plan: Sequence[Tuple[Phase, List[str]]], lid_eval: bool) -> List[Tuple[Phase, List[str], bool]]:
+    """(phase, sets, evaluate LID) of a plan; names the phases ``lid_eval`` leaves out."""
+    out = []
+    for phase, sets in plan:
+        lid = lid_eval and identifies_language(phase)
+        if lid_eval and not lid:
+            logging.info("phase %s: no mask per language; no --lang auto evaluation", phase.name)
+        out.append((phase, sets, lid))
+    return out
+
+
 def decode_phases(
     phases: Sequence[Phase],
     data_root: Path,
@@ -76,11 +101,14 @@ def decode_phases(
     ngpu: int = 0,
     python: str = sys.executable,
     module: str = DEFAULT_MODULE,
+    lid_eval: bool = False,
+    lid_args: Sequence[str] = (),
 ) -> List[Tuple[Phase, List[str]]]:
-    """Decode every planned phase (stage 12), a progress line per set over them all; returns the plan."""
-    plan = eval_plan(phases, data_root, test_sets)
-    progress = decode_progress(Path(data_root), [name for _, sets in plan for name in sets])
-    for phase, sets in plan:
+    """Decode every planned phase (stage 12), a progress line per set over them all (``lid_eval``:
+    also with ``--lang auto``); returns the plan."""
+    plan = lid_plan(eval_plan(phases, data_root, test_sets), lid_eval)
+    progress = decode_progress(Path(data_root), [name for _, sets, lid in plan for name in sets for _ in range(1 + lid)])
+    for phase, sets, lid in plan:
         logging.info("phase %s: decoding %s", phase.name, " ".join(sets))
         opts = DecodeOptions(
             model_file=phase.exp_dir / model_file,
@@ -92,8 +120,8 @@ def decode_phases(
             ngpu=ngpu,
             nj=nj,
         )
-        decode_sets(opts, Path(data_root), sets, decode_dir_of(phase, inference_tag), progress)
-    return plan
+        decode_sets(opts, Path(data_root), sets, decode_dir_of(phase, inference_tag), progress, lid, lid_args)
+    return [(phase, sets) for phase, sets, _ in plan]
 
 
 def score_phases(
@@ -106,11 +134,13 @@ def score_phases(
     cmd: str,
     langs: Optional[Sequence[str]] = None,
     title: str = "",
+    lid_eval: bool = False,
 ) -> Path:
-    """Score every planned phase (its ``RESULTS.md``), then write ``<expdir>/RESULTS.md`` (stage 13);
-    returns its path (``expdir`` None: no combined table; the last phase's ``RESULTS.md``)."""
-    for phase, sets in eval_plan(phases, data_root, test_sets):
-        path = score_decode_dir(decode_dir_of(phase, inference_tag), Path(data_root), sets, sclite, cmd)
+    """Score every planned phase (its ``RESULTS.md``; ``lid_eval``: with language identification), then
+    write ``<expdir>/RESULTS.md`` (stage 13); returns its path (``expdir`` None: no combined table; the
+    last phase's ``RESULTS.md``)."""
+    for phase, sets, lid in lid_plan(eval_plan(phases, data_root, test_sets), lid_eval):
+        path = score_decode_dir(decode_dir_of(phase, inference_tag), Path(data_root), sets, sclite, cmd, lid)
         logging.info("phase %s: %s", phase.name, path)
     if expdir is None:
         return path
@@ -136,9 +166,11 @@ def get_parser() -> argparse.ArgumentParser:
     dec.add_argument("--ngpu", type=int, default=0)
     dec.add_argument("--python", default=sys.executable)
     dec.add_argument("--inference_module", default=DEFAULT_MODULE)
+    add_lid_arguments(dec)
     sco = sub.choices["score"]
     sco.add_argument("--sclite", default=None, help="sclite executable (default: $PATH, then sctk's)")
     sco.add_argument("--cmd", default="", help="the command to record in RESULTS.md")
+    sco.add_argument("--lid_eval", type=str2bool, default=False, help="also score the --lang auto decodings")
     return parser
 
 
@@ -153,12 +185,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                 phases, args.data_root, test_sets, args.inference_tag, args.model_file,
                 inference_config=Path(args.inference_config) if args.inference_config else None,
                 inference_args=shlex.split(args.inference_args), nj=args.inference_nj, ngpu=args.ngpu,
-                python=args.python, module=args.inference_module,
+                python=args.python, module=args.inference_module, lid_eval=args.lid_eval,
+                lid_args=shlex.split(args.lid_args),
             )
         else:
             score_phases(  # one config: its RESULTS.md only
                 phases, args.expdir if args.phases_config else None, args.data_root, test_sets, args.inference_tag,
-                find_sclite(args.sclite), args.cmd, langs, str(args.phases_config),
+                find_sclite(args.sclite), args.cmd, langs, str(args.phases_config), args.lid_eval,
             )
 
     return run_cli(work)

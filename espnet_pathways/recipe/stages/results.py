@@ -14,7 +14,10 @@ then ESPnet-style WER and CER tables with one row per set and an average row per
 (e.g. every ``mls_<lang>_test``): sentence and word counts summed, percentages averaged over
 languages (macro average, as the paper's "avg" column). A row whose pathway's sparsity misses the
 training config's ``pruning_conf.target_sparsity`` (e.g. a run that ended before its pruning
-schedule) is marked :data:`OFF_TARGET`, with a footnote.
+schedule) is marked :data:`OFF_TARGET`, with a footnote. A decode dir with ``lid.json`` (stages
+12-13 with ``--lid_eval true``) gets a language-identification table: per set the accuracy of
+``--lang auto``'s chosen languages, the languages it chose, and WER/CER with the chosen pathway
+beside those with the true language's.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ from espnet_pathways.utils.fileio import atomic_write_text
 __all__ = [
     "SCORING_JSON",
     "DECODE_INFO_JSON",
+    "LID_JSON",
+    "LID_SUBDIR",
+    "LID_FILE",
     "DEFAULT_EXCLUDE",
     "OFF_TARGET",
     "TARGET_TOLERANCE",
@@ -59,6 +65,12 @@ __all__ = [
 
 SCORING_JSON = "scoring.json"
 DECODE_INFO_JSON = "decode_info.json"
+LID_JSON = "lid.json"
+"""Language identification of a decode dir (stage 13 with ``--lid_eval true``)."""
+LID_SUBDIR = "lang_auto"
+"""``<decode_dir>/<set>/lang_auto/``: the set decoded with ``--lang auto``."""
+LID_FILE = "lang"
+"""Chosen language per utterance (``utt lang``), beside ``text`` of a ``--lang auto`` decoding."""
 # State-dict entries that are buffers, not weights: feature normalisation stats, filterbanks, masks.
 DEFAULT_EXCLUDE = r"(^|\.)(normalize|logmel)\.|mask"
 _COLUMNS = ("corr", "sub", "dele", "ins", "err", "serr")
@@ -211,6 +223,41 @@ def _table(sets: Mapping[str, Mapping[str, Any]], metric: str, marked: Sequence[
     return lines
 
 
+def _lid_table(lid: Mapping[str, Any], sets: Mapping[str, Mapping[str, Any]], lid_args: str) -> List[str]:
+    """The language-identification table: a row per set of ``lid.json``, then macro averages."""
+    lines = [
+        "### Language identification (`--lang auto`)",
+        "",
+        "Every pathway decodes each utterance (when streaming, only its first `--lid_chunks` chunks) and the best "
+        "length-normalised score picks the language; WER/CER with the picked pathway beside the true language's"
+        + (f"; extra args `{lid_args}`" if lid_args else "")
+        + ".",
+        "",
+        "|dataset|lang|Snt|LID acc (%)|WER true (%)|WER auto (%)|CER true (%)|CER auto (%)|chosen|",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups: Dict[str, List[List[float]]] = {}
+    for name, info in lid["sets"].items():
+        if name not in sets:
+            raise ValueError(f"{LID_JSON}: set {name!r} is not in {SCORING_JSON}")
+        values = [
+            100.0 * info["correct"] / max(info["snt"], 1),
+            _percent(sets[name]["wer"], "err"),
+            _percent(info["wer"], "err"),
+            _percent(sets[name]["cer"], "err"),
+            _percent(info["cer"], "err"),
+        ]
+        chosen = ", ".join(f"{lang} {n}" for lang, n in info["chosen"].items())
+        lines.append(f"|{name}|{info['lang']}|{info['snt']}|" + "|".join(f"{v:.1f}" for v in values) + f"|{chosen}|")
+        groups.setdefault(_group(name, info["lang"]), []).append([info["snt"], *values])
+    for group, members in groups.items():
+        if len(members) < 2:
+            continue
+        means = "|".join(f"{sum(m[i] for m in members) / len(members):.1f}" for i in range(1, 6))
+        lines.append(f"|**average** ({group})|{len(members)} langs|{sum(int(m[0]) for m in members)}|{means}||")
+    return lines
+
+
 def load_json(path: Path) -> Dict[str, Any]:
     """A JSON file written by stages 12-13; clear errors when missing or broken."""
     if not path.is_file():
@@ -262,6 +309,9 @@ def _section(decode_dir: Path, exclude: str) -> List[str]:
         lines += ["", off_target_footnote({f"pathway {lang}": target for lang in missed})]
     for metric in ("wer", "cer"):
         lines += ["", f"### {metric.upper()}", "", *_table(scoring["sets"], metric, missed)]
+    if (decode_dir / LID_JSON).is_file():
+        lid = load_json(decode_dir / LID_JSON)
+        lines += ["", *_lid_table(lid, scoring["sets"], info.get("lid_args", ""))]
     return lines + [""]
 
 

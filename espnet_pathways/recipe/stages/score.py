@@ -11,6 +11,12 @@ For each set, from ``<data_root>/<set>/{text,utt2spk}`` (reference) and ``<decod
 ``sclite -r ref.trn trn -h hyp.trn trn -i rm -o all stdout > result.txt``. The summaries and the
 command go to ``<decode_dir>/scoring.json``; ``RESULTS.md`` of the experiment (the decode dir's
 parent) is rebuilt from every scored decode dir.
+
+``--lid_eval true`` also scores each set's ``--lang auto`` decoding (``<set>/lang_auto/``, stage 12
+with ``--lid_eval true``) the same way and compares its chosen languages (``lang_auto/lang``) with
+``utt2lang``: per set the accuracy, the counts of chosen languages and the WER/CER summaries go to
+``<decode_dir>/lid.json`` (without ``--lid_eval``, a ``lid.json`` left by an earlier run is removed,
+so ``RESULTS.md`` describes this run's scoring only).
 """
 
 from __future__ import annotations
@@ -19,20 +25,21 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet_pathways.data.kaldi import read_kaldi_file
-from espnet_pathways.utils.cli import run_cli
+from espnet_pathways.utils.cli import run_cli, str2bool
 from espnet_pathways.recipe.datadir import read_data_dir, single_language
-from espnet_pathways.recipe.stages.results import SCORING_JSON, write_results_md
+from espnet_pathways.recipe.stages.results import LID_FILE, LID_JSON, LID_SUBDIR, SCORING_JSON, write_results_md
 from espnet_pathways.recipe.sclite import ScliteSummary, find_sclite, parse_result, run_sclite
 from espnet_pathways.utils.stamp import fingerprint, is_done, write_stamp
 from espnet_pathways.recipe.trn import write_trn
 from espnet_pathways.utils.fileio import atomic_write_text
 
-__all__ = ["METRICS", "score_set", "score_decode_dir", "main"]
+__all__ = ["METRICS", "score_set", "language_identification", "score_lid", "score_decode_dir", "main"]
 
 # metric -> (score dir, trn tokenisation)
 METRICS = {"wer": ("score_wer", "word"), "cer": ("score_cer", "char")}
@@ -72,8 +79,43 @@ def score_set(set_dir: Path, data_dir: Path, sclite: str) -> Dict[str, ScliteSum
     return {metric: parse_result(set_dir / score_dir / "result.txt") for metric, (score_dir, _) in METRICS.items()}
 
 
-def score_decode_dir(decode_dir: Path, data_root: Path, test_sets: Sequence[str], sclite: str, cmd: str) -> Path:
-    """Score every set of ``decode_dir``, write ``scoring.json`` and the experiment's ``RESULTS.md``.
+def language_identification(chosen_file: Path, data_dir: Path) -> Dict[str, object]:
+    """Chosen languages (``utt lang``) against ``<data_dir>/utt2lang``: ``snt``, ``correct``, ``chosen``
+    (counts per language, sorted)."""
+    truth = read_kaldi_file(data_dir / "utt2lang")
+    if not chosen_file.is_file():
+        raise FileNotFoundError(f"missing {chosen_file} (run stage 12 with --lid_eval true)")
+    chosen = read_kaldi_file(chosen_file)
+    missing = [k for k in truth if k not in chosen]
+    if missing:
+        raise ValueError(f"{chosen_file}: no language for {len(missing)} utterance(s) of {data_dir} (e.g. {missing[:3]})")
+    counts = Counter(chosen[k] for k in truth)
+    return {
+        "snt": len(truth),
+        "correct": sum(chosen[k] == lang for k, lang in truth.items()),
+        "chosen": dict(sorted(counts.items())),
+    }
+
+
+def score_lid(decode_dir: Path, data_root: Path, test_sets: Sequence[str], sclite: str) -> Path:
+    """Score every set's ``--lang auto`` decoding and write ``<decode_dir>/lid.json``; returns its path."""
+    sets = {}
+    for name in test_sets:
+        auto_dir = decode_dir / name / LID_SUBDIR
+        summaries = score_set(auto_dir, data_root / name, sclite)
+        lid = language_identification(auto_dir / LID_FILE, data_root / name)
+        sets[name] = {"lang": single_language(data_root / name), **lid, **{m: asdict(s) for m, s in summaries.items()}}
+        logging.info("%s --lang auto: LID %d/%d, WER %.2f%%", name, lid["correct"], lid["snt"], summaries["wer"].err)
+    path = decode_dir / LID_JSON
+    atomic_write_text(path, json.dumps({"sets": sets}, indent=1) + "\n")
+    return path
+
+
+def score_decode_dir(
+    decode_dir: Path, data_root: Path, test_sets: Sequence[str], sclite: str, cmd: str, lid_eval: bool = False
+) -> Path:
+    """Score every set of ``decode_dir``, write ``scoring.json`` (``lid_eval``: and ``lid.json``) and the
+    experiment's ``RESULTS.md``.
 
     Returns:
         The path of ``RESULTS.md``.
@@ -86,6 +128,11 @@ def score_decode_dir(decode_dir: Path, data_root: Path, test_sets: Sequence[str]
         summary[name] = {"lang": single_language(data_root / name), **{m: asdict(s) for m, s in summaries.items()}}
         logging.info("%s: WER %.2f%%  CER %.2f%%", name, summaries["wer"].err, summaries["cer"].err)
     atomic_write_text(decode_dir / SCORING_JSON, json.dumps({"command": cmd, "sets": summary}, indent=1) + "\n")
+    if lid_eval:
+        score_lid(decode_dir, data_root, test_sets, sclite)
+    elif (decode_dir / LID_JSON).is_file():
+        logging.info("%s: removing %s of an earlier --lid_eval run", decode_dir, LID_JSON)
+        (decode_dir / LID_JSON).unlink()
     return write_results_md(decode_dir.parent)
 
 
@@ -96,13 +143,15 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test_sets", required=True, help="space-separated set names")
     parser.add_argument("--sclite", default=None, help="sclite executable (default: $PATH, then sctk's)")
     parser.add_argument("--cmd", default="", help="the command to record in RESULTS.md")
+    parser.add_argument("--lid_eval", type=str2bool, default=False, help="also score <set>/lang_auto/ (lid.json)")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     return run_cli(
-        lambda: score_decode_dir(args.decode_dir, args.data_root, args.test_sets.split(), find_sclite(args.sclite), args.cmd)
+        lambda: score_decode_dir(args.decode_dir, args.data_root, args.test_sets.split(), find_sclite(args.sclite),
+                                 args.cmd, args.lid_eval)
     )
 
 
