@@ -79,17 +79,17 @@ class DecodingResult:
     lang: Optional[str] = None
 
 
-def lid_score(score: float, n_tokens: int) -> float:
+def lid_score(hyp: DecodingResult) -> float:
     """Length-normalised score that ``lang="auto"`` compares across pathways: ``score / (U + 1)``.
 
-    ``score`` is the hypothesis' log-probability (every blank and label decision of the search, so
+    ``hyp.score`` is the hypothesis' log-probability (every blank and label decision of the search, so
     over the same ``T'`` encoder frames for every pathway), ``U`` its labels. The raw sum favours a
     pathway that emits fewer labels, and the wrong languages' pathways emit fewer on average (in the
     README's measurement); ``/ (U + 1)`` rewards emitting labels. Chosen by measurement:
     among the raw sum, ``score / (U + 1)`` and the mean per decision ``score / (T' + U)``, it gave
     the best identification accuracy at every number of chunks on dev data (README).
     """
-    return score / (n_tokens + 1)
+    return hyp.score / (len(hyp.token_int) + 1)
 
 
 def activate_pathway(model: torch.nn.Module, code: Optional[str]) -> None:
@@ -316,7 +316,7 @@ class Speech2Text:
         for candidate in self.pathway_languages():
             activate_pathway(self.model, candidate)
             runs.append(self._decode_whole(feats, n_frames, candidate))
-        return max(runs, key=lambda run: lid_score(run[0].score, len(run[0].token_int)))
+        return max(runs, key=lambda run: lid_score(run[0]))
 
     def _decode_whole(self, feats: torch.Tensor, n_frames: int, lang: Optional[str]) -> List[DecodingResult]:
         """One-pass encoding and search with the active pathway."""
@@ -390,8 +390,7 @@ class StreamingSpeech2Text:
             self.tracks = [_Track(code)]
 
     def _track_score(self, track: _Track) -> float:
-        best = self.s2t.finalize(track.search_state)[0]
-        return lid_score(best.score, len(best.token_int))
+        return lid_score(self.s2t.finalize(track.search_state)[0])
 
     def _best_track(self) -> _Track:
         return max(self.tracks, key=self._track_score)  # first in lang_list order on a tie

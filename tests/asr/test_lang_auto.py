@@ -16,7 +16,7 @@ import torch
 
 from asr_tiny_corpus import LANGS, TINY_CONFIG, tone_word, write_corpus
 from espnet_pathways.asr import loader
-from espnet_pathways.asr.inference import AUTO_LANG, Speech2Text, StreamingSpeech2Text, lid_score
+from espnet_pathways.asr.inference import AUTO_LANG, DecodingResult, Speech2Text, StreamingSpeech2Text, lid_score
 from espnet_pathways.bin import asr_inference
 from espnet_pathways.masks import MaskSet, attach, prunable_parameters
 from espnet_pathways.tasks.asr import PathwaysASRTask
@@ -105,7 +105,7 @@ def test_streaming_auto_equals_whole_utterance_auto_and_the_chosen_pathway(corpu
         assert (a.lang, a.text, a.score) == (b.lang, b.text, b.score)
         # the choice is the best lid_score among the pathways' whole-utterance decodings
         singles = {lang: whole(wav, lang=lang)[0] for lang in langs}
-        scores = {l: lid_score(r.score, len(r.token_int)) for l, r in singles.items()}
+        scores = {l: lid_score(r) for l, r in singles.items()}
         assert a.lang == max(langs, key=scores.get)
         assert (a.text, a.score) == (singles[a.lang].text, singles[a.lang].score)
         # after k chunks the chosen pathway continues alone: exactly its own decoding
@@ -124,9 +124,12 @@ def test_streaming_auto_equals_whole_utterance_auto_and_the_chosen_pathway(corpu
 
 
 def test_lid_score_is_log_probability_per_label_plus_one():
-    assert lid_score(-10.0, 4) == pytest.approx(-2.0)
-    assert lid_score(0.0, 0) == 0.0
-    assert lid_score(-12.0, 2) < lid_score(-12.5, 6)  # a shorter hypothesis is not preferred for being short
+    def hyp(score: float, n_tokens: int) -> DecodingResult:
+        return DecodingResult(text="", tokens=[], token_int=list(range(n_tokens)), score=score)
+
+    assert lid_score(hyp(-10.0, 4)) == pytest.approx(-2.0)
+    assert lid_score(hyp(0.0, 0)) == 0.0
+    assert lid_score(hyp(-12.0, 2)) < lid_score(hyp(-12.5, 6))  # a shorter hypothesis is not preferred for being short
 
 
 def test_dense_and_shared_mask_models_refuse_auto(corpus):

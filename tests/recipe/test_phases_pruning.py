@@ -134,7 +134,8 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
         "demo_pathways.yaml": ["dense", "lth", "pathways_lth", "lap", "dynamic_pathways_lap"],
         "table1.yaml": ["dense", "lap", "imp", "lth", "pathways_imp", "pathways_lth", "adaptive_imp", "adaptive_lth"],
         "repro.yaml": ["dense", "dense_continued", "lap", "lth", "pathways_lth", "adaptive_lth", "pathways_lap",
-                       "dynamic_lth", "dynamic_lap", "imp", "pathways_imp", "adaptive_imp", "dense_mono"],
+                       "dynamic_lth", "dynamic_lap", "imp", "pathways_imp", "adaptive_imp", "dense_mono",
+                       "dynamic_lth_norezero", "dynamic_lap_norezero", "pathways_lth_1200", "dense_continued_1200"],
     }
     for name, groups in expected.items():
         plan = phases.load_phases(Path("conf/phases") / name, Path("exp"), langs)
@@ -144,7 +145,7 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
         for phase in plan:
             conf = phase.config_dict
             assert conf["encoder"] == "emformer", phase.name
-            if phase.group in ("dense", "dense_continued", "dense_mono"):
+            if phase.group.startswith("dense"):
                 assert "pruning_conf" not in conf
                 continue
             pruning = dict(conf["pruning_conf"])

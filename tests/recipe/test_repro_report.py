@@ -69,6 +69,7 @@ rows:
 comparisons:
   - {a: pathways, b: lth, paper: [13.75, 14.28], source: T1}
   - {a: lth, b: lap, paper: [14.28, 18.21], source: T1}
+  - {a: pathways, b: lap, source: "ablation"}
 """)
     return plan, papers, tmp_path
 
@@ -123,6 +124,7 @@ def test_rows_costs_comparisons_and_report(finished):
     row = next(line for line in text.splitlines() if line.startswith("|pathways vs lth|"))
     assert row.endswith("|reversed|") or row.endswith("|not resolved|")
     assert "|lth vs lap|14.28, 18.21 (T1)|not run|" in text
+    assert "|pathways vs lap|– (ablation)|not run|" in text, "a comparison beyond the papers has no paper values"
     for name in ("wer_per_row", "steps_per_row", "iou_lth_s1", "layer_sparsity_pathways_s1"):
         assert (plot_dir / f"{name}.png").stat().st_size > 0
         assert f"(plots/{name}.png)" in text

@@ -259,8 +259,8 @@ def _comparisons_table(results: Sequence[Tuple[dict, Optional[dict]]]) -> List[s
         "|---|---|---:|---:|---:|---|---:|---|",
     ]
     for spec, report in results:
-        pa, pb = spec["paper"]
-        head = f"|{spec['a']} vs {spec['b']}|{pa:.2f}, {pb:.2f} ({spec['source']})|"
+        paper = "{:.2f}, {:.2f} ".format(*spec["paper"]) if spec.get("paper") else "– "
+        head = f"|{spec['a']} vs {spec['b']}|{paper}({spec['source']})|"
         if report is None:
             lines.append(head + "not run|||||")
             continue
