@@ -8,6 +8,7 @@ runs it; ``make test`` (CI) skips it. The growth and freeze themselves are teste
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -76,3 +77,7 @@ def test_extend_sh_adds_a_language_and_freezes_the_others(tmp_path):
         assert (exp / "asr_extend_es_frozen" / DECODE / f"mls_{lang}_test" / "text").read_text() == base
     for phase in ("asr_extend_es_frozen", "asr_extend_es_adapting"):
         assert (exp / phase / DECODE / "mls_es_test" / "score_wer" / "result.txt").is_file()
+    report = json.loads((exp / "extend_es" / "REPORT.json").read_text())  # the last step's report
+    assert report["identical"]["frozen"] == {"mls_en_test": 1.0, "mls_fr_test": 1.0}
+    assert set(report["new"]) == {"frozen", "adapting"}
+    assert "## Adding es to a model of en, fr" in (exp / "extend_es" / "REPORT.md").read_text()

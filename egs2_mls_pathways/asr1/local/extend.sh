@@ -10,7 +10,10 @@
 # 3. statistics of the new training set (tokenized with the merged list), the extension phases,
 #    decoding and scoring; then the
 #    frozen phase is decoded on every language's test set (its phase trains on the new language
-#    only, so stages 12-13 of the phases run decode it on that language's sets).
+#    only, so stages 12-13 of the phases run decode it on that language's sets);
+# 4. exp/extend_<lang>/REPORT.md (+ .json): per existing language, the WER of the base model and of
+#    both runs, each run's change with its paired-bootstrap interval and the share of hypotheses
+#    identical to the base model's; the new language's WER (recipe.stages.extend_report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +26,7 @@ token_type=${token_type:-char}
 phases=${phases:-conf/phases/extend_${lang}.yaml}
 train_config=${train_config:-conf/train_asr_emformer_demo.yaml}  # the model's config (statistics)
 nj=${nj:-2}
+inference_tag=${inference_tag:-streaming_asr_model_valid.loss.ave}  # run.sh's default decoding
 dump=dump_ext_${lang}
 stats=exp/asr_stats_ext_${lang}
 data=(--langs "${base_langs} ${lang}" --dumpdir "${dump}" --asr_stats_dir "${stats}")
@@ -41,3 +45,7 @@ test_sets=""
 for l in ${base_langs} ${lang}; do test_sets+="mls_${l}_test "; done
 ./run.sh "${data[@]}" --stage 12 --stop_stage 13 --train_config "exp/asr_extend_${lang}_frozen/phase_config.yaml" \
     --asr_exp "exp/asr_extend_${lang}_frozen" --test_sets "${test_sets% }" "$@"
+decode=decode_${inference_tag}
+python -m espnet_pathways.recipe.stages.extend_report --base "${base_exp}/${decode}" --base_langs "${base_langs}" \
+    --lang "${lang}" --run frozen "exp/asr_extend_${lang}_frozen/${decode}" \
+    --run adapting "exp/asr_extend_${lang}_adapting/${decode}" --out "exp/extend_${lang}/REPORT.md"
