@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
+import torch
 
+from espnet_pathways.masks import MaskSet
 from espnet_pathways.recipe.sclite import find_sclite, run_sclite
 from espnet_pathways.recipe.stages import extend_report as er
 
@@ -22,8 +24,22 @@ REFS = {
 }
 
 
-def _decode_dir(root: Path, hyps: Dict[str, Dict[str, str]]) -> Path:
-    """``root/<mls_<lang>_test>/{text, score_wer/result.txt}`` as stages 12-13 write them."""
+def _masks(es_own: int) -> MaskSet:
+    """en, fr and es over 10 weights; es keeps 4, of which ``es_own`` no other language keeps."""
+    en = torch.tensor([1, 1, 1, 0, 0, 0, 0, 0, 0, 0], dtype=torch.bool)
+    fr = torch.tensor([0, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=torch.bool)
+    es = torch.zeros(10, dtype=torch.bool)
+    es[:4 - es_own] = True
+    es[6:6 + es_own] = True
+    return MaskSet({"en": {"w": en}, "fr": {"w": fr}, "es": {"w": es}})
+
+
+def _decode_dir(root: Path, hyps: Dict[str, Dict[str, str]], masks: MaskSet = None) -> Path:
+    """``root/<mls_<lang>_test>/{text, score_wer/result.txt}`` as stages 12-13 write them (and the
+    run's ``masks.pwm`` next to ``root``)."""
+    if masks is not None:
+        root.parent.mkdir(parents=True)
+        masks.save(root.parent / "masks.pwm")
     for lang, texts in hyps.items():
         set_dir = root / er.lang_test_set(lang)
         (set_dir / "score_wer").mkdir(parents=True)
@@ -37,11 +53,11 @@ def _decode_dir(root: Path, hyps: Dict[str, Dict[str, str]]) -> Path:
 
 @pytest.fixture()
 def decodes(tmp_path):
-    base = _decode_dir(tmp_path / "base", {"en": dict(REFS["en"], en_2="hello word"), "fr": REFS["fr"]})
-    frozen = _decode_dir(tmp_path / "frozen", {"en": dict(REFS["en"], en_2="hello word"), "fr": REFS["fr"],
-                                              "es": dict(REFS["es"], es_2="ola mundo")})
-    adapting = _decode_dir(tmp_path / "adapting", {"en": REFS["en"], "fr": dict(REFS["fr"], fr_2="bonjour monde"),
-                                                  "es": {"es_1": "el gato", "es_2": "hola mundo"}})
+    base = _decode_dir(tmp_path / "base" / "decode", {"en": dict(REFS["en"], en_2="hello word"), "fr": REFS["fr"]})
+    frozen = _decode_dir(tmp_path / "frozen" / "decode", {"en": dict(REFS["en"], en_2="hello word"), "fr": REFS["fr"],
+                                                         "es": dict(REFS["es"], es_2="ola mundo")}, _masks(1))
+    adapting = _decode_dir(tmp_path / "adapting" / "decode", {"en": REFS["en"], "fr": dict(REFS["fr"], fr_2="bonjour monde"),
+                                                             "es": {"es_1": "el gato", "es_2": "hola mundo"}}, _masks(3))
     return base, frozen, adapting
 
 
@@ -56,6 +72,7 @@ def test_report_changes_identical_hypotheses_and_new_language(decodes, tmp_path)
                                    "adapting": {"mls_en_test": pytest.approx(2 / 3), "mls_fr_test": 0.5}}
     assert report["new"]["frozen"]["wer"] == pytest.approx(100 / 8)  # one substitution of 8 words
     assert report["new"]["adapting"]["wer"] == pytest.approx(400 / 8)  # four deletions
+    assert (report["new"]["frozen"]["own_share"], report["new"]["adapting"]["own_share"]) == (0.25, 0.75)
     diffs = {c["a"]: c["diff"] for c in report["existing"]["comparisons"] if c["b"] == "base"}
     assert diffs["frozen"]["mls_en_test"] == {"diff": 0.0, "low": 0.0, "high": 0.0, "p_a_better": 0.5}
     en_base = 100 / 11  # "hello word": one substitution of 11 words
@@ -64,7 +81,7 @@ def test_report_changes_identical_hypotheses_and_new_language(decodes, tmp_path)
     text = out.read_text()
     assert "## Adding es to a model of en, fr" in text
     assert f"|mls_en_test|11|{en_base:.2f}|{en_base:.2f}|+0.00 [+0.00, +0.00]|100.0%|0.00|{-en_base:+.2f} [" in text
-    assert "|frozen|mls_es_test|12.50|" in text and "|adapting|mls_es_test|50.00|" in text
+    assert "|frozen|mls_es_test|12.50|25.00%|" in text and "|adapting|mls_es_test|50.00|75.00%|" in text
 
 
 def test_errors_name_the_missing_set_or_language(decodes):
@@ -78,3 +95,6 @@ def test_errors_name_the_missing_set_or_language(decodes):
     assert er.main(["--base", str(base), "--run", "frozen", str(frozen), "--base_langs", "en fr", "--lang", "pt",
                     "--out", str(base / "R.md")]) != 0
     assert not (base / "R.md").exists()
+    (frozen.parent / "masks.pwm").unlink()
+    with pytest.raises(FileNotFoundError, match="masks.pwm"):
+        er.extend_report(base, [("frozen", frozen)], ["en", "fr"], "es")

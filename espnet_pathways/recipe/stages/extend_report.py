@@ -12,7 +12,9 @@ For every existing language's test set (``mls_<lang>_test``, scored by stage 13)
 WER, each run's WER, the change (run − base, percentage points) with its paired-bootstrap 95%
 interval over the set's utterances (:mod:`~espnet_pathways.recipe.stages.significance`), and the
 share of utterances whose hypothesis is identical to the base model's (``freeze_existing: true``
-must give 100%). For the new language: each run's WER. Markdown to ``--out``, JSON beside it
+must give 100%). For the new language: each run's WER, and the share of its pathway that no
+existing pathway keeps (read from ``<decode dir>/../masks.pwm``): under ``freeze_existing: true``
+only that share of its masked weights can train. Markdown to ``--out``, JSON beside it
 (same name, ``.json``), both written atomically.
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_pathways.data.kaldi import read_kaldi_file
+from espnet_pathways.masks import MaskSet
 from espnet_pathways.recipe.stages.significance import (
     AVERAGE,
     compare_systems,
@@ -34,7 +37,7 @@ from espnet_pathways.recipe.stages.significance import (
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 
-__all__ = ["lang_test_set", "identical_share", "extend_report", "report_markdown", "write_extend_report", "main"]
+__all__ = ["lang_test_set", "identical_share", "own_share", "extend_report", "report_markdown", "write_extend_report", "main"]
 
 BASE = "base"
 
@@ -52,6 +55,13 @@ def identical_share(decode_a: Path, decode_b: Path, set_name: str) -> float:
     return sum(a[k].split() == b[k].split() for k in a) / max(len(a), 1)
 
 
+def own_share(masks: MaskSet, lang: str, base_langs: Sequence[str]) -> float:
+    """Share (0-1) of ``lang``'s kept weights that none of ``base_langs`` keeps."""
+    existing = masks.union(base_langs)
+    own = sum(int((keep & ~existing[name]).sum()) for name, keep in masks[lang].items())
+    return own / max(masks.kept(lang), 1)
+
+
 def extend_report(
     base: Path, runs: Sequence[Tuple[str, Path]], base_langs: Sequence[str], lang: str, num_resamples: int = 1000
 ) -> Dict[str, object]:
@@ -59,7 +69,7 @@ def extend_report(
 
     Returns:
         ``{"new_lang", "base_langs", "num_resamples", "existing": compare_systems(...) report (systems
-        runs..., base), "identical": {run: {set: share}}, "new": {run: {"set", "wer"}}}``.
+        runs..., base), "identical": {run: {set: share}}, "new": {run: {"set", "wer", "own_share", "masks"}}}``.
     """
     if not runs:
         raise ValueError("give at least one --run")
@@ -74,7 +84,9 @@ def extend_report(
         found = find_results(Path(directory))
         if new_set not in found:
             raise FileNotFoundError(f"run {name!r}: {directory} has no scored set {new_set!r} (stage 13 not run?)")
-        new[name] = {"set": new_set, "wer": read_set_scores(found[new_set]).wer}
+        masks_file = Path(directory).parent / "masks.pwm"
+        new[name] = {"set": new_set, "wer": read_set_scores(found[new_set]).wer,
+                     "own_share": own_share(MaskSet.load(masks_file), lang, base_langs), "masks": str(masks_file)}
     return {
         "new_lang": lang,
         "base_langs": list(base_langs),
@@ -110,8 +122,9 @@ def report_markdown(report: Dict[str, object]) -> str:
             share = sum(same.values()) / len(same) if key == AVERAGE else same[key]
             cells.append(f"{wer[run][key]['mean']:.2f}|{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]|{100 * share:.1f}%")
         lines.append("|" + "|".join(cells) + "|")
-    lines += ["", f"### New language: {report['new_lang']}", "", "|run|test set|WER|", "|---|---|---:|"]
-    lines += [f"|{run}|{cell['set']}|{cell['wer']:.2f}|" for run, cell in report["new"].items()]
+    lines += ["", f"### New language: {report['new_lang']}", "",
+              "|run|test set|WER|its pathway outside the existing ones (trainable if frozen)|", "|---|---|---:|---:|"]
+    lines += [f"|{run}|{cell['set']}|{cell['wer']:.2f}|{100 * cell['own_share']:.2f}%|" for run, cell in report["new"].items()]
     return "\n".join(lines) + "\n"
 
 
