@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from espnet_pathways.recipe.stages import significance
+from espnet_pathways.recipe.stages import repro_report, significance
 from test_recipe_shell import RECIPE, make_recipe_copy, run
 
 pytestmark = [
@@ -61,7 +61,7 @@ def _ci_variant(root: Path) -> Path:
     return path
 
 
-def test_repro_phases_ci_variant(tmp_path):
+def test_repro_phases_ci_variant(tmp_path, monkeypatch):
     phases_file = _ci_variant(tmp_path)
     recipe = make_recipe_copy(tmp_path / "asr1")
     test_sets = [f"mls_{lang}_test" for lang in LANGS]
@@ -93,3 +93,23 @@ def test_repro_phases_ci_variant(tmp_path):
     assert list(report["sets"]) == test_sets
     assert len(report["comparisons"]) == 3
     assert all(len(report["systems"][s]["wer"]["avg"]["per_seed"]) == 2 for s in report["systems"])
+
+    # the report of the variant: one JSON per row and seed, carrying its per-utterance errors
+    papers = tmp_path / "papers.yaml"
+    papers.write_text("rows: {}\ncomparisons:\n  - {a: dynamic_lth, b: pathways_lth, source: T2}\n"
+                      "sweeps:\n  LTH masks: [pathways_lth, dynamic_lth]\n")
+    out, json_dir = tmp_path / "REPRODUCTION.md", tmp_path / "repro_json"
+    monkeypatch.chdir(recipe)  # the phases' config paths are relative to the recipe dir
+    assert repro_report.main(["--phases_config", str(phases_file), "--expdir", "exp",
+                              "--lang_list", "dump/raw/train/lang_list.txt", "--papers", str(papers),
+                              "--out", str(out), "--json_dir", str(json_dir), "--num_resamples", "200"]) == 0
+    record = json.loads((json_dir / "dynamic_lth_s2.json").read_text())
+    assert sorted(record["utterances"]) == test_sets and record["steps"]["all_stages"] > record["steps"]["this_stage"]
+    compared = json.loads((json_dir / "comparisons.json").read_text())[0]["report"]
+    assert compared["runs"] == {"dynamic_lth": ["dynamic_lth_s1", "dynamic_lth_s2"],
+                                "pathways_lth": ["pathways_lth_s1", "pathways_lth_s2"]}
+    same = report["comparisons"][2]  # pathways_lth vs dynamic_lth above: the same resamples, the other sign
+    assert (same["a"], same["b"]) == ("pathways_lth", "dynamic_lth")
+    d, e = compared["comparisons"][0]["diff"]["avg"], same["diff"]["avg"]
+    assert (d["diff"], d["low"], d["high"]) == pytest.approx((-e["diff"], -e["high"], -e["low"]))
+    assert (tmp_path / "reproduction" / "wer_vs_sparsity.png").stat().st_size > 0

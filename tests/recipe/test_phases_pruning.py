@@ -135,13 +135,17 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
         "table1.yaml": ["dense", "lap", "imp", "lth", "pathways_imp", "pathways_lth", "adaptive_imp", "adaptive_lth"],
         "repro.yaml": ["dense", "dense_continued", "lap", "lth", "pathways_lth", "adaptive_lth", "pathways_lap",
                        "dynamic_lth", "dynamic_lap", "imp", "pathways_imp", "adaptive_imp", "dense_mono",
-                       "dynamic_lth_norezero", "dynamic_lap_norezero", "pathways_lth_1200", "dense_continued_1200"],
+                       "dynamic_lth_norezero", "dynamic_lap_norezero", "pathways_lth_1200", "dense_continued_1200",
+                       "lap_50", "lth_50", "pathways_lth_50", "dynamic_lth_50", "dynamic_lth_50_to_70",
+                       "lap_90", "lth_90", "pathways_lth_90", "dynamic_lth_90"],
     }
+    mask_only = {"lth_50", "lth_90"}  # provide masks, never decoded
     for name, groups in expected.items():
         plan = phases.load_phases(Path("conf/phases") / name, Path("exp"), langs)
         by_name = {p.name: p for p in plan}
         assert list(dict.fromkeys(p.group for p in plan)) == groups
-        assert [p.name for p in phases.decoded_phases(plan)] == [p.name for p in plan]  # dense: decode: true
+        decoded = [p.name for p in plan if p.group not in mask_only]  # dense: decode: true
+        assert [p.name for p in phases.decoded_phases(plan)] == decoded
         for phase in plan:
             conf = phase.config_dict
             assert conf["encoder"] == "emformer", phase.name
@@ -153,14 +157,20 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
                 pruning["languages"] = list(phase.languages)
             if phase.init_masks_from:
                 pruning["init_masks"] = [str(p) for p in phase.init_masks_from]
+            overrides = [a for k in ("init_masks", "languages") if k in pruning
+                         for a in ("--pruning_conf", f"{k}={json.dumps(pruning[k])}")]
+            args = list(phase.args)  # the phase's own --pruning_conf key=value overrides
+            for flag, value in zip(args, args[1:]):
+                if flag == "--pruning_conf":
+                    key, text = value.split("=", 1)
+                    pruning[key] = yaml.safe_load(text)
             pc = PruningConfig.from_dict(pruning)
             merged = tmp_path / f"{name}_{phase.name}.yaml"
             merged.write_text(yaml.safe_dump(conf))
-            overrides = [a for k in ("init_masks", "languages") if k in pruning
-                         for a in ("--pruning_conf", f"{k}={json.dumps(pruning[k])}")]
-            parsed = parser.parse_args(["--config", str(merged), "--output_dir", "o", *overrides])
+            parsed = parser.parse_args(["--config", str(merged), "--output_dir", "o", *args, *overrides])
             assert parsed.pruning_conf == pruning and parsed.num_iters_per_epoch == conf["num_iters_per_epoch"]
-            assert pc.target_sparsity == 0.7 or pc.method == "pathways", phase.name
+            swept = phase.group.endswith(("_50", "_90"))  # the WER-vs-sparsity rows
+            assert pc.target_sparsity == (float("0." + phase.group[-2:]) if swept else 0.7) or pc.method == "pathways"
             if pc.prunes:
                 assert pc.hard_from() <= conf["num_iters_per_epoch"], phase.name
             if pc.method in ("pathways", "dynamic_pathways"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,83 @@ def test_nothing_finished_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no row of the phases file is decoded and scored"):
         repro_report.write_report(plan, LANGS, papers, tmp_path / "R.md", tmp_path, tmp_path, "tag")
     assert not (tmp_path / "R.md").exists()
+
+
+def _report(plan, papers, root):
+    out, json_dir, plot_dir = root / "REPRODUCTION.md", root / "json", root / "plots"
+    repro_report.write_report(plan, LANGS, papers, out, json_dir, plot_dir, "tag", num_resamples=200)
+    return out.read_text(), json_dir
+
+
+def test_runs_come_back_from_their_json_when_exp_is_gone(finished):
+    """A new machine has the committed JSON but no exp dirs: the report keeps every run, with the
+    same per-utterance errors, bootstrap, IoU and the mask plots made earlier."""
+    plan, papers, root = finished
+    text, json_dir = _report(plan, papers, root)
+    before = {p.name: json.loads(p.read_text()) for p in json_dir.glob("*.json")}
+    assert before["lth_s1.json"]["utterances"]["mls_fr_test"]["ref_words"]  # recorded per utterance
+    for name in ("asr_lth_en_s1", "asr_lth_fr_s1", "asr_lth_en_s2", "asr_lth_fr_s2", "asr_pw_s1"):
+        shutil.rmtree(root / "exp" / name)
+    again, _ = _report(plan, papers, root)
+    after = {p.name: json.loads(p.read_text()) for p in json_dir.glob("*.json")}
+    assert after == before, "read back and written again unchanged"
+    assert again.split("Generated", 1)[1] == text.split("Generated", 1)[1]
+    assert "Finished: lth (2 seeds), pathways (1 seed)." in again
+    assert "(plots/iou_lth_s1.png)" in again, "the mask plots of the earlier report are kept"
+
+
+def test_runs_without_per_utterance_errors_reuse_or_narrow_the_bootstrap(finished):
+    """JSON written before per-utterance errors were recorded: the earlier bootstrap is kept when it
+    covered exactly these runs; otherwise the bootstrap covers the runs that have them."""
+    plan, papers, root = finished
+    _, json_dir = _report(plan, papers, root)
+    shutil.rmtree(root / "exp" / "asr_pw_s1")
+    for name in ("lth_s1.json", "pathways_s1.json"):
+        record = json.loads((json_dir / name).read_text())
+        del record["utterances"]
+        (json_dir / name).write_text(json.dumps(record))
+    for name in ("asr_lth_en_s1", "asr_lth_fr_s1"):
+        shutil.rmtree(root / "exp" / name)
+    comparisons = json.loads((json_dir / "comparisons.json").read_text())
+    kept = comparisons[0]["report"]
+    assert kept["runs"] == {"pathways": ["pathways_s1"], "lth": ["lth_s1", "lth_s2"]}
+    kept["marker"] = "the earlier report"
+    (json_dir / "comparisons.json").write_text(json.dumps(comparisons))
+    text, _ = _report(plan, papers, root)
+    assert json.loads((json_dir / "comparisons.json").read_text())[0]["report"]["marker"] == "the earlier report"
+    row = next(line for line in text.splitlines() if line.startswith("|pathways vs lth|"))
+    assert "|1 / 1,2|" in row, row
+
+    comparisons[0]["report"]["runs"]["lth"] = ["lth_s2"]  # made from other runs: not reused
+    (json_dir / "comparisons.json").write_text(json.dumps(comparisons))
+    _report(plan, papers, root)
+    assert json.loads((json_dir / "comparisons.json").read_text())[0]["report"] is None, "pathways has no errors"
+
+
+def test_verdict_needs_every_seed_on_the_intervals_side():
+    assert repro_report._verdict(-2.0, -1.0, [-1.5, -0.2]) == "yes"
+    assert repro_report._verdict(-2.0, -1.0, [-1.5, +0.2]) == "not resolved"
+    assert repro_report._verdict(1.0, 2.0, [0.5]) == "reversed"
+    assert repro_report._verdict(-1.0, 2.0, [0.5, 0.7]) == "not resolved"
+
+
+def _run(row: str, seed: int, wer: float, sparsity: float) -> repro_report.RowRun:
+    cost = repro_report.RunCost(300, 60.0, 0.0)
+    return repro_report.RowRun(row, seed, [], {"mls_en_test": ("en", wer)}, {"en": sparsity} if sparsity else {},
+                               cost, cost, {}, {}, {})
+
+
+def test_per_seed_differences_and_wer_vs_sparsity(tmp_path):
+    rows = {
+        "dense": [_run("dense", s, w, 0.0) for s, w in ((1, 10.0), (2, 11.0))],
+        "lap_50": [_run("lap_50", s, w, 0.5) for s, w in ((1, 12.0), (2, 13.0), (3, 14.0))],
+        "lap": [_run("lap", 2, 20.0, 0.7)],
+    }
+    assert repro_report.per_seed_differences(rows, "lap_50", "dense") == {1: 2.0, 2: 2.0}
+    assert repro_report.per_seed_differences(rows, "lap", "missing") == {}
+    sweeps = {"LAP": ["dense", "lap_50", "lap", "lap_90"]}
+    table = "\n".join(repro_report._sweep_table(rows, sweeps))
+    assert "|LAP|10.50 ± 0.71 (2) at 0%|13.00 ± 1.00 (3) at 50%|20.00 (1) at 70%|lap_90: not run|" in table
+    png = repro_report.plot_sweeps(rows, sweeps, tmp_path / "wer_vs_sparsity.png")
+    assert png.stat().st_size > 0
+    assert repro_report.plot_sweeps(rows, {"none": ["lap_90"]}, tmp_path / "x.png") is None

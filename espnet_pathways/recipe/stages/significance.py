@@ -53,7 +53,9 @@ __all__ = [
     "Difference",
     "read_set_scores",
     "find_results",
+    "read_run",
     "load_system",
+    "system_from_runs",
     "bootstrap_wers",
     "difference",
     "compare_systems",
@@ -81,6 +83,18 @@ class SetScores:
     def wer(self) -> float:
         """Percent: 100 * sum(errors) / sum(ref_words)."""
         return 100.0 * float(self.errors.sum()) / float(self.ref_words.sum())
+
+    def as_dict(self) -> Dict[str, list]:
+        """JSON-ready ``{"keys", "errors", "ref_words"}`` (lists), read back by :meth:`from_dict`."""
+        return {"keys": list(self.keys), "errors": self.errors.tolist(), "ref_words": self.ref_words.tolist()}
+
+    @classmethod
+    def from_dict(cls, record: Dict[str, list], source: Path) -> "SetScores":
+        """The scores :meth:`as_dict` wrote, ``source`` naming where they were read (in error messages)."""
+        keys, errors, words = record["keys"], record["errors"], record["ref_words"]
+        if not len(keys) == len(errors) == len(words):
+            raise ValueError(f"{source}: keys, errors and ref_words differ in length")
+        return cls(tuple(keys), np.asarray(errors, dtype=np.int64), np.asarray(words, dtype=np.int64), Path(source))
 
 
 @dataclass(frozen=True)
@@ -179,6 +193,11 @@ def _check_same(first: SetScores, other: SetScores) -> None:
         )
 
 
+def read_run(directory: Path, metric: str = "wer") -> Dict[str, SetScores]:
+    """``{set: SetScores}`` of one run's scored sets (a directory or comma-joined directories)."""
+    return {name: read_set_scores(path) for name, path in find_run_results(Path(directory), metric).items()}
+
+
 def load_system(
     name: str, dirs: Sequence[Path], metric: str = "wer", test_sets: Sequence[str] = (), like: Optional[SystemScores] = None
 ) -> SystemScores:
@@ -186,28 +205,45 @@ def load_system(
     hold the same sets, utterances and references (else ``ValueError``/``FileNotFoundError`` naming the file)."""
     if not dirs:
         raise ValueError(f"system {name!r}: no directory given")
-    runs: Dict[str, List[SetScores]] = {}
-    for directory in dirs:
-        found = find_run_results(Path(directory), metric)
-        if not runs:
-            sets = list(like.keys) if like is not None and not test_sets else _choose_sets(found, test_sets)
-            runs = {s: [] for s in sets}
-        for set_name in runs:
-            if set_name not in found:
+    runs = [read_run(Path(d), metric) for d in dirs]
+    if like is None and not test_sets:
+        test_sets = _choose_sets({s: Path() for s in runs[0]}, ())
+    for directory, run in zip(dirs, runs):
+        for set_name in test_sets or like.keys:
+            if set_name not in run:
                 expected = Path(directory) / set_name / SCORE_DIRS[metric] / RESULT_NAME
                 raise FileNotFoundError(f"system {name!r}: {directory} has no scored set {set_name!r} (no {expected})")
-            runs[set_name].append(read_set_scores(found[set_name]))
-    for set_name, scores in runs.items():
-        first = like.run(set_name, 0) if like is not None else scores[0]
-        for other in scores:
-            _check_same(first, other)
+    return system_from_runs(name, [str(d) for d in dirs], runs, test_sets, like)
+
+
+def system_from_runs(
+    name: str,
+    labels: Sequence[str],
+    runs: Sequence[Dict[str, SetScores]],
+    test_sets: Sequence[str] = (),
+    like: Optional[SystemScores] = None,
+) -> SystemScores:
+    """One system from its runs' per-set scores (one ``{set: SetScores}`` per seed, named by ``labels``):
+    the sets ``test_sets``, else ``like``'s, else the first run's; every run must hold them with
+    the same utterances and references (``ValueError`` naming the sources)."""
+    if not runs:
+        raise ValueError(f"system {name!r}: no run given")
+    sets = list(test_sets) if test_sets else list(like.keys) if like is not None else sorted(runs[0])
+    for label, run in zip(labels, runs):
+        missing = [s for s in sets if s not in run]
+        if missing:
+            raise ValueError(f"system {name!r}: run {label} has no scores for {missing}")
+    for set_name in sets:
+        first = like.run(set_name, 0) if like is not None else runs[0][set_name]
+        for run in runs:
+            _check_same(first, run[set_name])
     return SystemScores(
         name,
-        tuple(str(d) for d in dirs),
-        {s: scores[0].keys for s, scores in runs.items()},
-        {s: np.stack([sc.errors for sc in scores]) for s, scores in runs.items()},
-        {s: scores[0].ref_words for s, scores in runs.items()},
-        {s: tuple(sc.source for sc in scores) for s, scores in runs.items()},
+        tuple(labels),
+        {s: runs[0][s].keys for s in sets},
+        {s: np.stack([run[s].errors for run in runs]) for s in sets},
+        {s: runs[0][s].ref_words for s in sets},
+        {s: tuple(run[s].source for run in runs) for s in sets},
     )
 
 
