@@ -121,7 +121,12 @@ class RowRun:
 
     @property
     def label(self) -> str:
-        return self.row if self.seed is None else f"{self.row}_s{self.seed}"
+        return run_label(self.row, self.seed)
+
+
+def run_label(row: str, seed: Optional[int]) -> str:
+    """``lth_s2``: a row's run for one seed (``dense``: a row without seeds); its JSON's stem."""
+    return row if seed is None else f"{row}_s{seed}"
 
 
 def kept_initial(masks: Optional[MaskSet], initial: Mapping[str, Dict[str, torch.Tensor]]) -> Dict[str, float]:
@@ -200,7 +205,6 @@ def _run_from_exp(row: str, seed: Optional[int], members: Sequence[Phase], by_na
         logging.warning("row %s seed %s: a run left no %s; left out", row, seed, CHECKPOINT)
         return None
     wer = {name: v for s in scores for name, v in s.wer.items()}
-    found = read_run(Path(",".join(str(d) for d in decode_dirs)))
     masks = _row_masks(scores)
     return RowRun(
         row=row,
@@ -210,7 +214,7 @@ def _run_from_exp(row: str, seed: Optional[int], members: Sequence[Phase], by_na
         sparsity={lang: sp.sparsity for s in scores for lang, sp in s.sparsity.items()},
         own=_add(own),
         total=_add(own + source_costs),
-        utterances={name: found[name] for name in wer},
+        utterances=read_run(Path(",".join(str(d) for d in decode_dirs)), list(wer)),
         mask_iou=pair_iou(masks),
         mask_iou_with_initial=kept_initial(masks, _initial_masks(members, by_name)),
         masks=masks,
@@ -248,7 +252,7 @@ def collect_rows(phases: Sequence[Phase], inference_tag: str, json_dir: Optional
     rows: Dict[str, List[RowRun]] = {}
     for (row, seed), members in groups.items():
         run = _run_from_exp(row, seed, members, by_name, inference_tag)
-        archived = Path(json_dir or "") / f"{row if seed is None else f'{row}_s{seed}'}.json"
+        archived = Path(json_dir or "") / f"{run_label(row, seed)}.json"
         if run is None and json_dir is not None and archived.is_file():
             logging.info("row %s seed %s: its experiment dirs are gone; read from %s", row, seed, archived)
             run = run_from_json(archived)
@@ -436,7 +440,9 @@ def plot_sweeps(rows: Mapping[str, Sequence[RowRun]], sweeps: Mapping[str, Seque
     return save_png(fig, plt, path)
 
 
-def write_plots(rows: Mapping[str, Sequence[RowRun]], plot_dir: Path, sweeps: Mapping[str, Sequence[str]] = {}) -> List[Path]:
+def write_plots(
+    rows: Mapping[str, Sequence[RowRun]], plot_dir: Path, sweeps: Optional[Mapping[str, Sequence[str]]] = None
+) -> List[Path]:
     """WER per row, steps per row, WER vs sparsity (``sweeps``), and per-row mask IoU / per-layer
     sparsity (first seed; kept from an earlier report for runs read back from JSON)."""
     plt = pyplot()
@@ -468,7 +474,7 @@ def write_plots(rows: Mapping[str, Sequence[RowRun]], plot_dir: Path, sweeps: Ma
     ax.legend(fontsize=8)
     fig.tight_layout()
     out.append(save_png(fig, plt, plot_dir / "steps_per_row.png"))
-    sweep_png = plot_sweeps(rows, sweeps, plot_dir / "wer_vs_sparsity.png")
+    sweep_png = plot_sweeps(rows, sweeps or {}, plot_dir / "wer_vs_sparsity.png")
     out += [sweep_png] if sweep_png else []
 
     for name in names:
@@ -511,7 +517,7 @@ def report_markdown(
     expected: Mapping[str, Sequence[Optional[int]]],
     plots: Sequence[Path],
     out_dir: Path,
-    sweeps: Mapping[str, Sequence[str]] = {},
+    sweeps: Optional[Mapping[str, Sequence[str]]] = None,
 ) -> str:
     """The generated part of the report (markdown, between :data:`BEGIN` and :data:`END`)."""
     lines = [BEGIN, "", f"Generated {datetime.date.today().isoformat()} on {_machine()}.", ""]
@@ -535,7 +541,7 @@ def report_markdown(
               "differences. \"yes\": the whole interval is below 0 and every per-seed difference is negative (A "
               "better, as the papers claim); \"reversed\": the interval is above 0 and every per-seed difference "
               "positive; \"not resolved\": anything else.", ""]
-    sweep = _sweep_table(rows, sweeps)
+    sweep = _sweep_table(rows, sweeps or {})
     if sweep:
         lines += ["### WER vs sparsity (average WER %, mean ± sd (seeds) at the rows' measured sparsity)", ""]
         lines += sweep + [""]

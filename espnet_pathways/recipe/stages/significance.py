@@ -193,9 +193,15 @@ def _check_same(first: SetScores, other: SetScores) -> None:
         )
 
 
-def read_run(directory: Path, metric: str = "wer") -> Dict[str, SetScores]:
-    """``{set: SetScores}`` of one run's scored sets (a directory or comma-joined directories)."""
-    return {name: read_set_scores(path) for name, path in find_run_results(Path(directory), metric).items()}
+def read_run(directory: Path, sets: Sequence[str], metric: str = "wer") -> Dict[str, SetScores]:
+    """``{set: SetScores}`` of one run (a directory or comma-joined directories) on ``sets``
+    (``FileNotFoundError`` naming the missing report)."""
+    found = find_run_results(Path(directory), metric)
+    for set_name in sets:
+        if set_name not in found:
+            expected = Path(directory) / set_name / SCORE_DIRS[metric] / RESULT_NAME
+            raise FileNotFoundError(f"{directory} has no scored set {set_name!r} (no {expected})")
+    return {set_name: read_set_scores(found[set_name]) for set_name in sets}
 
 
 def load_system(
@@ -205,15 +211,17 @@ def load_system(
     hold the same sets, utterances and references (else ``ValueError``/``FileNotFoundError`` naming the file)."""
     if not dirs:
         raise ValueError(f"system {name!r}: no directory given")
-    runs = [read_run(Path(d), metric) for d in dirs]
-    if like is None and not test_sets:
-        test_sets = _choose_sets({s: Path() for s in runs[0]}, ())
-    for directory, run in zip(dirs, runs):
-        for set_name in test_sets or like.keys:
-            if set_name not in run:
-                expected = Path(directory) / set_name / SCORE_DIRS[metric] / RESULT_NAME
-                raise FileNotFoundError(f"system {name!r}: {directory} has no scored set {set_name!r} (no {expected})")
-    return system_from_runs(name, [str(d) for d in dirs], runs, test_sets, like)
+    if test_sets:
+        sets = list(test_sets)
+    elif like is not None:
+        sets = list(like.keys)
+    else:
+        sets = _choose_sets(find_run_results(Path(dirs[0]), metric), ())
+    try:
+        runs = [read_run(Path(d), sets, metric) for d in dirs]
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"system {name!r}: {err}") from None
+    return system_from_runs(name, [str(d) for d in dirs], runs, sets, like)
 
 
 def system_from_runs(
