@@ -11,12 +11,13 @@ import logging
 
 import torch
 
-from bench import bench_export, bench_lang_auto, bench_masks, bench_pruning, bench_streaming
+from bench import bench_batch_decoding, bench_export, bench_lang_auto, bench_masks, bench_pruning, bench_streaming
 from bench.summarize import write_summary
 
 BENCHMARKS = {
     "masks": bench_masks.main,
     "streaming": bench_streaming.main,
+    "batch_decoding": bench_batch_decoding.main,
     "pruning": bench_pruning.main,
     "lang_auto": bench_lang_auto.main,
     "export": bench_export.main,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Callable, Dict, List
 
-from bench import bench_export, bench_lang_auto
+from bench import bench_batch_decoding, bench_export, bench_lang_auto
 from bench.common import RESULTS_DIR
 from espnet_pathways.utils.fileio import atomic_write_text
 
@@ -106,6 +106,7 @@ def _pruning(r: dict) -> List[str]:
 SECTIONS: Dict[str, Callable[[dict], List[str]]] = {
     "masks": _masks,
     "streaming": _streaming,
+    "batch_decoding": bench_batch_decoding.summary_rows,
     "pruning": _pruning,
     "export": bench_export.summary_rows,
     "lang_auto": bench_lang_auto.summary_rows,

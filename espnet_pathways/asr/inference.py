@@ -318,6 +318,62 @@ class Speech2Text:
             runs.append(self._decode_whole(feats, n_frames, candidate))
         return max(runs, key=lambda run: lid_score(run[0]))
 
+    @torch.no_grad()
+    def decode_batch(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, lang: LangSpec = None
+    ) -> List[List[DecodingResult]]:
+        """Decode a batch of utterances of one language; the same results as one call per utterance.
+
+        Greedy search runs the batch together: features per utterance (padding does not change an
+        utterance's last frames), then one padded encoder pass (or one segment of every utterance at
+        a time when ``streaming``) and a batched search. Beam search and ``lang="auto"`` decode the
+        utterances one by one.
+
+        Args:
+            speech (Tensor): (B, N) zero-padded waveforms.
+            speech_lengths (Tensor): (B,) samples of each utterance.
+            lang: language code or id of every utterance (selects the pathway).
+        Returns:
+            list (B) of n-best lists, best first.
+        """
+        code = self.resolve_lang(lang if lang is not None else self.default_lang)
+        waves = [speech[i, : int(n)] for i, n in enumerate(speech_lengths)]
+        if self.beam_size > 1 or code == AUTO_LANG:
+            return [self(wave, lang=code) for wave in waves]
+        feats = [self._features(wave.reshape(-1).to(device=self.device, dtype=self.dtype)) for wave in waves]
+        frames = torch.tensor([n for _, n in feats], device=self.device)
+        state = None
+        if int(frames.max()) > 0:
+            padded = torch.nn.utils.rnn.pad_sequence([f[:n] for f, n in feats], batch_first=True)
+            activate_pathway(self.model, code)
+            state = self._greedy_streaming(padded, frames) if self.streaming else self._greedy_whole(padded, frames)
+        if state is None:  # no utterance as long as one encoder frame
+            return [self.finalize(None, code) for _ in waves]
+        return [
+            self._results([tokens], [score], code)
+            for tokens, score in zip(state.tokens, state.scores.tolist())
+        ]
+
+    def _greedy_whole(self, feats: torch.Tensor, frames: torch.Tensor) -> GreedyState:
+        """Greedy search after one padded encoder pass over (B, T, F) features of ``frames`` (B,)."""
+        enc_out, enc_lens, _ = self.model.encoder(feats, frames)
+        return greedy_search(self.model.predictor, self.model.joiner, enc_out, enc_lens, None,
+                             self.max_symbols_per_frame)  # fmt: skip
+
+    def _greedy_streaming(self, feats: torch.Tensor, frames: torch.Tensor) -> Optional[GreedyState]:
+        """Greedy search segment by segment over (B, T, F) features of ``frames`` (B,); an utterance
+        that has ended gets empty chunks, which the search skips. None when no chunk is long enough
+        for one encoder frame."""
+        encoder = self.model.encoder
+        if not isinstance(encoder, EmformerEncoder):
+            raise ValueError(f"streaming needs the emformer encoder, got {type(encoder).__name__}")
+        enc_state, search_state = None, None
+        for chunk, lengths in iter_chunks(feats, frames, encoder.chunk_length, encoder.chunk_shift, encoder.stride):
+            out, out_lens, enc_state = encoder.infer(chunk, lengths, enc_state)
+            search_state = greedy_search(self.model.predictor, self.model.joiner, out, out_lens, search_state,
+                                         self.max_symbols_per_frame)  # fmt: skip
+        return search_state
+
     def _decode_whole(self, feats: torch.Tensor, n_frames: int, lang: Optional[str]) -> List[DecodingResult]:
         """One-pass encoding and search with the active pathway."""
         if n_frames == 0:

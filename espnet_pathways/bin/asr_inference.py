@@ -71,8 +71,8 @@ def inference(
 ) -> None:
     """Decode every utterance of the data entries and write ESPnet's n-best directories."""
     logging.basicConfig(level=log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    if batch_size != 1:
-        raise NotImplementedError(f"--batch_size must be 1, got {batch_size}")
+    if batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1, got {batch_size}")
     if ngpu > 1:
         raise NotImplementedError(f"--ngpu must be 0 or 1, got {ngpu}")
     device = "cuda" if ngpu >= 1 else "cpu"
@@ -107,23 +107,35 @@ def inference(
     )
     with DatadirWriter(output_dir) as writer:
         for keys, batch in loader:
-            key = keys[0]
-            utt_lang = None
-            if "lang" in batch and not auto:
-                utt_lang = int(batch["lang"][0].reshape(-1)[0])
-            try:
-                results = s2t(batch["speech"][0], lang=utt_lang if utt_lang is not None else lang)
-            except (KeyError, ValueError) as err:
-                raise ValueError(f"utterance {key}: {err}") from err
-            for n, result in enumerate(results, start=1):
-                ibest = writer[f"{n}best_recog"]
-                ibest["token"][key] = " ".join(result.tokens)
-                ibest["token_int"][key] = " ".join(map(str, result.token_int))
-                ibest["score"][key] = str(result.score)
-                ibest["text"][key] = result.text
-                if auto:
-                    ibest["lang"][key] = result.lang
+            for key, results in zip(keys, _decode_batch(s2t, batch, keys, None if auto else lang, auto)):
+                for n, result in enumerate(results, start=1):
+                    ibest = writer[f"{n}best_recog"]
+                    ibest["token"][key] = " ".join(result.tokens)
+                    ibest["token_int"][key] = " ".join(map(str, result.token_int))
+                    ibest["score"][key] = str(result.score)
+                    ibest["text"][key] = result.text
+                    if auto:
+                        ibest["lang"][key] = result.lang
     logging.info(f"decoded into {Path(output_dir) / '1best_recog'}")
+
+
+def _decode_batch(s2t: Speech2Text, batch: dict, keys: Sequence[str], lang: Optional[str], auto: bool) -> list:
+    """N-best results of every utterance of a loader batch, in key order: the utterances of each
+    language (``lang`` data entry, else ``lang``) are decoded together."""
+    speech, lengths = batch["speech"], batch["speech_lengths"]
+    by_lang = {}
+    for i in range(len(keys)):
+        utt_lang = int(batch["lang"][i].reshape(-1)[0]) if "lang" in batch and not auto else lang
+        by_lang.setdefault(utt_lang, []).append(i)
+    results = [None] * len(keys)
+    for utt_lang, index in by_lang.items():
+        try:
+            decoded = s2t.decode_batch(speech[index], lengths[index], lang=AUTO_LANG if auto else utt_lang)
+        except (KeyError, ValueError) as err:
+            raise ValueError(f"utterance(s) {', '.join(keys[i] for i in index[:3])}: {err}") from err
+        for i, result in zip(index, decoded):
+            results[i] = result
+    return results
 
 
 def get_parser() -> config_argparse.ArgumentParser:
@@ -153,7 +165,8 @@ def get_parser() -> config_argparse.ArgumentParser:
     group.add_argument("--asr_model_file", type=str)
 
     group = parser.add_argument_group("Search related")
-    group.add_argument("--batch_size", type=int, default=1, help="only 1 is supported")
+    group.add_argument("--batch_size", type=int, default=1,
+                       help="utterances decoded together (greedy search; beam search decodes them one by one)")
     group.add_argument("--nbest", type=int, default=1)
     group.add_argument("--beam_size", type=int, default=1, help="1 = greedy search")
     group.add_argument("--max_symbols_per_frame", type=int, default=3)

@@ -110,6 +110,46 @@ def test_audio_stream_api_matches_whole_utterance(trained):
         assert all(word.startswith(p) for p in partials)  # partial hypotheses only grow
 
 
+@pytest.mark.parametrize("streaming", [True, False])
+def test_batched_decoding_equals_one_by_one(trained, streaming):
+    s2t = Speech2Text(trained / "config.yaml", trained / "valid.loss.best.pth", streaming=streaming)
+    torch.manual_seed(0)
+    with torch.no_grad():  # noisy weights: long, wrong hypotheses that expose any batching difference
+        for param in s2t.model.parameters():
+            param.add_(0.3 * param.std() * torch.randn_like(param))
+    waves = [tone_word(word, seed=i) for i, word in enumerate(["abcde", "c", "dcea", "ab"])]
+    waves += [np.zeros(100, dtype=np.float32), tone_word("eadbc", seed=7)[:1234]]
+    lengths = torch.tensor([len(w) for w in waves])
+    padded = torch.zeros(len(waves), int(lengths.max()))
+    for i, wave in enumerate(waves):
+        padded[i, : len(wave)] = torch.as_tensor(wave)
+    batched = s2t.decode_batch(padded, lengths)
+    assert len(batched) == len(waves)
+    for wave, (got,) in zip(waves, batched):
+        (want,) = s2t(wave)
+        assert got.token_int == want.token_int
+        assert got.score == pytest.approx(want.score, abs=1e-4)
+    assert sum(len(r[0].token_int) for r in batched) > 10  # the search emitted real hypotheses
+
+
+def test_batched_cli_decoding_splits_languages(trained, corpus, tmp_path):
+    files, _ = corpus
+    lang_entry = ("--data_path_and_name_and_type", f"{files['utt2lang_id']},lang,text_int")
+    one = tmp_path / "one"
+    batched = decode(trained, files, tmp_path / "batched", *lang_entry, "--batch_size", "3")
+    assert batched == decode(trained, files, one, *lang_entry) == REFERENCE
+    for name in ("token_int", "score"):
+        got = read_kaldi(tmp_path / "batched" / "1best_recog" / name)
+        want = read_kaldi(one / "1best_recog" / name)
+        assert got.keys() == want.keys()
+        if name == "score":
+            assert all(float(got[k]) == pytest.approx(float(want[k]), abs=1e-4) for k in want)
+        else:
+            assert got == want
+    with pytest.raises(ValueError, match="--batch_size must be >= 1"):
+        decode(trained, files, tmp_path / "bad", "--batch_size", "0", "--lang", "xx")
+
+
 def test_short_audio_decodes_without_crash(trained, corpus, tmp_path):
     s2t = Speech2Text(trained / "config.yaml", trained / "valid.loss.best.pth", streaming=True)
     segment_s = 4 * 4 * 0.01  # segment_length * stride * 10 ms hop

@@ -137,9 +137,11 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
                        "dynamic_lth", "dynamic_lap", "imp", "pathways_imp", "adaptive_imp", "dense_mono",
                        "dynamic_lth_norezero", "dynamic_lap_norezero", "pathways_lth_1200", "dense_continued_1200",
                        "lap_50", "lth_50", "pathways_lth_50", "dynamic_lth_50", "dynamic_lth_50_to_70",
-                       "lap_90", "lth_90", "pathways_lth_90", "dynamic_lth_90"],
+                       "lap_80", "lth_80", "pathways_lth_80", "dynamic_lth_80",
+                       "lap_90", "lth_90", "pathways_lth_90", "dynamic_lth_90",
+                       "lap_20", "lth_20", "dynamic_lap_50_to_70", "dynamic_lap_20_to_70", "dynamic_lth_20_to_70"],
     }
-    mask_only = {"lth_50", "lth_90"}  # provide masks, never decoded
+    mask_only = {"lth_50", "lth_80", "lth_90", "lap_20", "lth_20"}  # provide masks, never decoded
     for name, groups in expected.items():
         plan = phases.load_phases(Path("conf/phases") / name, Path("exp"), langs)
         by_name = {p.name: p for p in plan}
@@ -169,7 +171,7 @@ def test_shipped_phase_files_and_prune_configs(monkeypatch, tmp_path):
             merged.write_text(yaml.safe_dump(conf))
             parsed = parser.parse_args(["--config", str(merged), "--output_dir", "o", *args, *overrides])
             assert parsed.pruning_conf == pruning and parsed.num_iters_per_epoch == conf["num_iters_per_epoch"]
-            swept = phase.group.endswith(("_50", "_90"))  # the WER-vs-sparsity rows
+            swept = phase.group.endswith(("_20", "_50", "_80", "_90"))  # the WER-vs-sparsity rows and Table 2's starts
             assert pc.target_sparsity == (float("0." + phase.group[-2:]) if swept else 0.7) or pc.method == "pathways"
             if pc.prunes:
                 assert pc.hard_from() <= conf["num_iters_per_epoch"], phase.name
