@@ -166,6 +166,26 @@ def test_runs_come_back_from_their_json_when_exp_is_gone(finished):
     assert "(plots/iou_lth_s1.png)" in again, "the mask plots of the earlier report are kept"
 
 
+def test_runs_from_a_retrained_theta0_are_never_mixed_with_archived_ones(finished):
+    """θ0 retrained on another CPU ends elsewhere: its runs and the archived runs of the first θ0
+    are refused together; in a json_dir of their own they make a report of their own."""
+    plan, papers, root = finished
+    text, json_dir = _report(plan, papers, root)
+    assert json.loads((json_dir / "lth_s1.json").read_text())["theta0"] == "10.00/5.00"  # valid loss per epoch
+    assert "validation loss per epoch: 10.00, 5.00." in text
+    shutil.rmtree(root / "exp" / "asr_lth_en_s2")  # lth seed 2 now comes from its JSON (the first θ0)
+    write_reporter(root / "exp" / "asr_dense", 500, 3, 60.0)  # θ0 retrained: 10.00/5.00/3.33
+    with pytest.raises(ValueError, match=r"2 different dense θ0s \(θ0 10.00/5.00/3.33: lth_s1, pathways_s1; "
+                                         r"θ0 10.00/5.00: lth_s2\)"):
+        _report(plan, papers, root)
+    other = root / "json_theta0_b"
+    other.mkdir()
+    out = root / "R_b.md"
+    repro_report.write_report(plan, LANGS, papers, out, other, root / "plots_b", "tag", num_resamples=200)
+    assert "Finished: lth (1 seed), pathways (1 seed)." in out.read_text()
+    assert {json.loads(p.read_text())["theta0"] for p in other.glob("*_s*.json")} == {"10.00/5.00/3.33"}
+
+
 def test_runs_without_per_utterance_errors_reuse_or_narrow_the_bootstrap(finished):
     """JSON written before per-utterance errors were recorded: the earlier bootstrap is kept when it
     covered exactly these runs; otherwise the bootstrap covers the runs that have them."""

@@ -114,6 +114,7 @@ class RowRun:
     mask_iou: Dict[str, float]  # "a-b" -> IoU of the languages' masks ({}: dense or one shared mask)
     mask_iou_with_initial: Dict[str, float]  # lang -> IoU of its final mask with its initial one
     masks: Optional[MaskSet] = None  # per-language masks (None: dense, one shared mask, or read from JSON)
+    theta0: Optional[str] = None  # the dense θ0 it started from (:func:`theta0_signature`; None: unknown)
 
     @property
     def average(self) -> float:
@@ -122,6 +123,14 @@ class RowRun:
     @property
     def label(self) -> str:
         return run_label(self.row, self.seed)
+
+
+def theta0_signature(base: Optional[RunCost]) -> Optional[str]:
+    """Names a dense θ0 by its validation loss per epoch (``78.68/50.35/...``): θ0 retrained on
+    another CPU ends elsewhere (float sums differ), and rows from different θ0s are not comparable."""
+    if base is None or not base.valid_loss:
+        return None
+    return "/".join(f"{loss:.2f}" for loss in base.valid_loss)
 
 
 def run_label(row: str, seed: Optional[int]) -> str:
@@ -237,14 +246,19 @@ def run_from_json(path: Path) -> RowRun:
             utterances={name: SetScores.from_dict(v, path) for name, v in record.get("utterances", {}).items()},
             mask_iou=record["mask_iou"],
             mask_iou_with_initial=record["mask_iou_with_initial"],
+            theta0=record.get("theta0"),
         )
     except KeyError as err:
         raise KeyError(f"{path}: no key {err} (not a row JSON of this report)") from None
 
 
-def collect_rows(phases: Sequence[Phase], inference_tag: str, json_dir: Optional[Path] = None) -> Dict[str, List[RowRun]]:
+def collect_rows(
+    phases: Sequence[Phase], inference_tag: str, json_dir: Optional[Path] = None, theta0: Optional[str] = None
+) -> Dict[str, List[RowRun]]:
     """Row -> its finished seeds, in file order: read from the experiment dirs (every phase of the
-    row decoded and scored), else from ``<json_dir>/<row>_s<seed>.json`` where an earlier report wrote it."""
+    row decoded and scored; they started from ``theta0``), else from ``<json_dir>/<row>_s<seed>.json``
+    where an earlier report wrote it. Runs from two different θ0s are an error: a θ0 retrained on
+    another machine gets a report (and a ``json_dir``) of its own."""
     by_name = {p.name: p for p in phases}
     groups: Dict[Tuple[str, Optional[int]], List[Phase]] = {}
     for phase in decoded_phases(phases):
@@ -252,6 +266,8 @@ def collect_rows(phases: Sequence[Phase], inference_tag: str, json_dir: Optional
     rows: Dict[str, List[RowRun]] = {}
     for (row, seed), members in groups.items():
         run = _run_from_exp(row, seed, members, by_name, inference_tag)
+        if run is not None:
+            run.theta0 = theta0
         archived = Path(json_dir or "") / f"{run_label(row, seed)}.json"
         if run is None and json_dir is not None and archived.is_file():
             logging.info("row %s seed %s: its experiment dirs are gone; read from %s", row, seed, archived)
@@ -260,7 +276,21 @@ def collect_rows(phases: Sequence[Phase], inference_tag: str, json_dir: Optional
             logging.info("row %s seed %s: not finished; left out", row, seed)
             continue
         rows.setdefault(row, []).append(run)
+    _check_one_theta0(rows, json_dir)
     return rows
+
+
+def _check_one_theta0(rows: Mapping[str, Sequence[RowRun]], json_dir: Optional[Path]) -> None:
+    starts: Dict[str, List[str]] = {}
+    for runs in rows.values():
+        for run in runs:
+            if run.theta0 is not None:
+                starts.setdefault(run.theta0, []).append(run.label)
+    if len(starts) > 1:
+        found = "; ".join(f"θ0 {sig}: {', '.join(labels[:4])}{' ...' if len(labels) > 4 else ''}"
+                          for sig, labels in starts.items())
+        raise ValueError(f"{json_dir}: runs from {len(starts)} different dense θ0s ({found}); rows from different "
+                         "starts are not comparable: give each θ0 its own --json_dir (and --out)")
 
 
 def compare(
@@ -499,6 +529,7 @@ def _run_json(run: RowRun) -> dict:
         "mask_iou": run.mask_iou,
         "mask_iou_with_initial": run.mask_iou_with_initial,
         "phases": run.phases,
+        "theta0": run.theta0,
         "utterances": {name: scores.as_dict() for name, scores in run.utterances.items()},
     }
 
@@ -525,10 +556,11 @@ def report_markdown(
                if s not in {r.seed for r in rows.get(row, [])}]
     lines += ["Finished: " + ", ".join(f"{row} ({seeds_label(len(runs))})" for row, runs in rows.items()) + "."]
     lines += ["Not finished: " + (", ".join(missing) if missing else "none") + ".", ""]
-    if base is not None:
-        losses = ", ".join(f"{v:.2f}" for v in base.valid_loss)
-        lines += [f"Dense θ0 (shared by every row): {base.steps} steps, {_minutes(base.seconds)} min; "
-                  f"validation loss per epoch: {losses}.", ""]
+    starts = {run.theta0 for runs in rows.values() for run in runs} - {None}
+    if starts:
+        cost = f"{base.steps} steps, {_minutes(base.seconds)} min; " if base is not None else ""
+        lines += [f"Dense θ0 (shared by every row): {cost}validation loss per epoch: "
+                  f"{', '.join(next(iter(starts)).split('/'))}.", ""]
     lines += ["### Rows (WER %, mean ± sd over seeds; the papers' values beside them)", ""]
     lines += _rows_table(rows, papers, langs)
     lines += ["", "Steps and minutes count the row's own runs and the runs its masks come from (not θ0); "
@@ -579,9 +611,13 @@ def write_report(
     """Write the JSON files, the plots and the generated part of ``out``; return ``out``."""
     with Path(papers_file).open(encoding="utf-8") as f:
         papers = yaml.safe_load(f)
-    rows = collect_rows(phases, inference_tag, json_dir)
+    base_phase = next((p for p in phases if p.seed is None and not p.init_from), None)
+    base = run_cost(base_phase.exp_dir) if base_phase is not None else None
+    rows = collect_rows(phases, inference_tag, json_dir, theta0_signature(base))
     if not rows:
         raise FileNotFoundError(f"no row of the phases file is decoded and scored (decode_{inference_tag})")
+    if base is None and base_phase is not None:  # θ0's exp dir is gone: its cost from its row's JSON
+        base = next((run.own for run in rows.get(base_phase.group or base_phase.name, [])), None)
     expected: Dict[str, List[Optional[int]]] = {}
     for phase in decoded_phases(phases):
         seeds = expected.setdefault(phase.group or phase.name, [])
@@ -598,7 +634,6 @@ def write_report(
         Path(json_dir) / "comparisons.json",
         json.dumps([{**spec, "report": report} for spec, report in comparisons], indent=1) + "\n",
     )
-    base = next((run_cost(p.exp_dir) for p in phases if p.seed is None and not p.init_from), None)
     sweeps = papers.get("sweeps", {})
     plots = write_plots(rows, Path(plot_dir), sweeps)
     generated = report_markdown(rows, comparisons, papers.get("rows", {}), langs, base, expected, plots,
