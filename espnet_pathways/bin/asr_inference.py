@@ -30,11 +30,13 @@ an error. ``--streaming true`` (default) encodes segment by segment with carried
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
+import torch
 import yaml
 from espnet2.fileio.datadir_writer import DatadirWriter
 from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
@@ -94,10 +96,10 @@ def inference(
     auto = lang == AUTO_LANG
     if auto and any(name == "lang" for _, name, _ in data_path_and_name_and_type):
         logging.warning(f"--lang {AUTO_LANG}: the 'lang' data entry is ignored")
-    loader = PathwaysASRTask.build_streaming_iterator(
-        data_path_and_name_and_type,
+    loader = PathwaysASRTask.build_streaming_iterator(  # one utterance at a time: ESPnet's loader
+        data_path_and_name_and_type,                     # ignores batch_size beside an utt2category file
         dtype=dtype,
-        batch_size=batch_size,
+        batch_size=1,
         key_file=key_file,
         num_workers=num_workers,
         preprocess_fn=PathwaysASRTask.build_preprocess_fn(train_args, False),
@@ -105,9 +107,10 @@ def inference(
         allow_variable_data_keys=allow_variable_data_keys,
         inference=True,
     )
+    utterances = _utterances(loader, auto)
     with DatadirWriter(output_dir) as writer:
-        for keys, batch in loader:
-            for key, results in zip(keys, _decode_batch(s2t, batch, keys, None if auto else lang, auto)):
+        while batch := list(itertools.islice(utterances, batch_size)):
+            for (key, _, _), results in zip(batch, _decode_together(s2t, batch, None if auto else lang, auto)):
                 for n, result in enumerate(results, start=1):
                     ibest = writer[f"{n}best_recog"]
                     ibest["token"][key] = " ".join(result.tokens)
@@ -119,20 +122,34 @@ def inference(
     logging.info(f"decoded into {Path(output_dir) / '1best_recog'}")
 
 
-def _decode_batch(s2t: Speech2Text, batch: dict, keys: Sequence[str], lang: Optional[str], auto: bool) -> list:
-    """N-best results of every utterance of a loader batch, in key order: the utterances of each
-    language (``lang`` data entry, else ``lang``) are decoded together."""
-    speech, lengths = batch["speech"], batch["speech_lengths"]
+Utterance = Tuple[str, torch.Tensor, Optional[int]]
+"""Key, (N,) waveform and language id (``lang`` data entry; None: none given)."""
+
+
+def _utterances(loader, auto: bool) -> Iterator[Utterance]:
+    """Every utterance of the loader's batches, in order (``auto``: the ``lang`` entry ignored)."""
+    for keys, batch in loader:
+        for i, key in enumerate(keys):
+            lang = int(batch["lang"][i].reshape(-1)[0]) if "lang" in batch and not auto else None
+            yield key, batch["speech"][i, : int(batch["speech_lengths"][i])], lang
+
+
+def _decode_together(s2t: Speech2Text, utterances: Sequence[Utterance], lang: Optional[str], auto: bool) -> list:
+    """N-best results of ``utterances``, in order: those of one language (their ``lang`` entry, else
+    ``lang``) are decoded together."""
     by_lang = {}
-    for i in range(len(keys)):
-        utt_lang = int(batch["lang"][i].reshape(-1)[0]) if "lang" in batch and not auto else lang
-        by_lang.setdefault(utt_lang, []).append(i)
-    results = [None] * len(keys)
+    for i, (_, _, utt_lang) in enumerate(utterances):
+        by_lang.setdefault(lang if utt_lang is None else utt_lang, []).append(i)
+    results = [None] * len(utterances)
     for utt_lang, index in by_lang.items():
+        waves = [utterances[i][1] for i in index]
+        speech = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
+        lengths = torch.tensor([w.numel() for w in waves])
         try:
-            decoded = s2t.decode_batch(speech[index], lengths[index], lang=AUTO_LANG if auto else utt_lang)
+            decoded = s2t.decode_batch(speech, lengths, lang=AUTO_LANG if auto else utt_lang)
         except (KeyError, ValueError) as err:
-            raise ValueError(f"utterance(s) {', '.join(keys[i] for i in index[:3])}: {err}") from err
+            keys = ", ".join(utterances[i][0] for i in index[:3])
+            raise ValueError(f"utterance(s) {keys}: {err}") from err
         for i, result in zip(index, decoded):
             results[i] = result
     return results

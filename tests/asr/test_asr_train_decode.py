@@ -7,6 +7,7 @@ greedy and beam search; resuming after epoch 1 must reproduce the 2-epoch state.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -132,11 +133,24 @@ def test_batched_decoding_equals_one_by_one(trained, streaming):
     assert sum(len(r[0].token_int) for r in batched) > 10  # the search emitted real hypotheses
 
 
-def test_batched_cli_decoding_splits_languages(trained, corpus, tmp_path):
+def test_batched_cli_decoding_splits_languages(trained, corpus, tmp_path, monkeypatch):
     files, _ = corpus
+    data = tmp_path / "data"  # a recipe test set: utt2category beside wav.scp (ESPnet's loader then
+    data.mkdir()              # yields one utterance at a time whatever its batch_size)
+    shutil.copy(files["wav.scp"], data / "wav.scp")
+    (data / "utt2category").write_text("".join(f"{utt} {lang}\n" for utt, (lang, _) in sorted(UTTERANCES.items())))
+    files = {**files, "wav.scp": data / "wav.scp"}
+    sizes = []
+    decode_batch = Speech2Text.decode_batch
+    monkeypatch.setattr(Speech2Text, "decode_batch", lambda self, speech, *a, **k: sizes.append(len(speech))
+                        or decode_batch(self, speech, *a, **k))
     lang_entry = ("--data_path_and_name_and_type", f"{files['utt2lang_id']},lang,text_int")
     one = tmp_path / "one"
     batched = decode(trained, files, tmp_path / "batched", *lang_entry, "--batch_size", "3")
+    langs = [lang for _, (lang, _) in sorted(UTTERANCES.items())]
+    expected = [len([x for x in langs[i : i + 3] if x == lang]) for i in range(0, len(langs), 3)
+                for lang in dict.fromkeys(langs[i : i + 3])]
+    assert sizes == expected and max(sizes) > 1, "every 3 utterances decoded together, split by language"
     assert batched == decode(trained, files, one, *lang_entry) == REFERENCE
     for name in ("token_int", "score"):
         got = read_kaldi(tmp_path / "batched" / "1best_recog" / name)
