@@ -201,8 +201,9 @@ def _phase_record(phase: Phase) -> dict:
 
 
 def _run_from_exp(row: str, seed: Optional[int], members: Sequence[Phase], by_name: Mapping[str, Phase],
-                  inference_tag: str) -> Optional[RowRun]:
-    """The run of ``members`` from their experiment dirs (None: not decoded and scored, or no checkpoint)."""
+                  inference_tag: str, theta0: Optional[str]) -> Optional[RowRun]:
+    """The run of ``members`` (started from ``theta0``) from their experiment dirs (None: not decoded
+    and scored, or no checkpoint)."""
     decode_dirs = [p.exp_dir / f"decode_{inference_tag}" for p in members]
     if not all((d / SCORING_JSON).is_file() for d in decode_dirs):
         return None
@@ -227,6 +228,7 @@ def _run_from_exp(row: str, seed: Optional[int], members: Sequence[Phase], by_na
         mask_iou=pair_iou(masks),
         mask_iou_with_initial=kept_initial(masks, _initial_masks(members, by_name)),
         masks=masks,
+        theta0=theta0,
     )
 
 
@@ -265,9 +267,7 @@ def collect_rows(
         groups.setdefault((phase.group or phase.name, phase.seed), []).append(phase)
     rows: Dict[str, List[RowRun]] = {}
     for (row, seed), members in groups.items():
-        run = _run_from_exp(row, seed, members, by_name, inference_tag)
-        if run is not None:
-            run.theta0 = theta0
+        run = _run_from_exp(row, seed, members, by_name, inference_tag, theta0)
         archived = Path(json_dir or "") / f"{run_label(row, seed)}.json"
         if run is None and json_dir is not None and archived.is_file():
             logging.info("row %s seed %s: its experiment dirs are gone; read from %s", row, seed, archived)
