@@ -69,6 +69,8 @@ train_config=            # training YAML (single phase)
 phases_config=           # YAML list of training phases (replaces --train_config; see recipe.phases)
 phase_seeds=             # run only these seeds' phases of the phases file (and unseeded ones), e.g. "1 2"
 phase_groups=            # run only these entries of the phases file (and the phases they start from)
+import_phases=           # phases imported from archives instead of trained (recipe.phase_archive), e.g.
+                         # "dense=reproduction/theta0_b/asr_dense.tar"
 asr_tag=                 # experiment name suffix (default from the config and token list)
 asr_exp=                 # experiment dir (default: <expdir>/asr_<asr_tag>)
 asr_stats_dir=           # default: <expdir>/asr_stats_raw_<token_tag>
@@ -209,8 +211,9 @@ if [ ${stage} -le 11 ] && [ ${stop_stage} -ge 11 ]; then
         --valid_dir "${data_feats}/${valid_set}" --token_dir "${token_dir}" --stats_dir "${asr_stats_dir}" \
         --model_file "${inference_asr_model}" --feats_normalize "${feats_normalize}" --fs "${fs}" \
         --speech_fold_length "${asr_speech_fold_length}" --text_fold_length "${asr_text_fold_length}" \
-        --asr_args "${asr_args}" --python "${python}" --ngpu "${ngpu}" --num_procs "${num_procs}" \
-        --num_threads "${num_threads}" --num_nodes "${num_nodes}" --launcher "${launcher}" --node_rank "${node_rank}" \
+        --asr_args "${asr_args}" --import_phases "${import_phases}" --python "${python}" --ngpu "${ngpu}" \
+        --num_procs "${num_procs}" --num_threads "${num_threads}" --num_nodes "${num_nodes}" --launcher "${launcher}" \
+        --node_rank "${node_rank}" \
         ${master_addr:+--master_addr "${master_addr}"} --master_port "${master_port}"
 fi
 

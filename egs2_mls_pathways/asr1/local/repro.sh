@@ -8,6 +8,10 @@
 # The committed report and JSON come from one dense θ0; θ0 retrained on a VM with another CPU ends
 # elsewhere, and the report refuses to mix its runs with the archived ones: give them their own
 #   REPRO_JSON_DIR=../../bench/results/repro_theta0_b REPRO_REPORT=reproduction/theta0_b.md local/repro.sh
+# θ0 B (reproduction/theta0_b.md) is archived: on any machine, its rows are extended from its own
+# weights (imported instead of trained; the corpus must be the one it was trained on):
+#   REPRO_JSON_DIR=../../bench/results/repro_theta0_b REPRO_REPORT=reproduction/theta0_b.md \
+#       local/repro.sh --import_phases dense=reproduction/theta0_b/asr_dense.tar
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -20,6 +20,8 @@ ESPnet report (steps done/total, loss, elapsed, ETA) goes to the console
 A phase is done when training exited 0 and left ``<model_file>``; then ``train.done`` is written. A phase with ``languages`` trains on language
 subsets of the data (:mod:`espnet_pathways.recipe.subsets`); ``init_masks_from`` and ``languages``
 become ``--pruning_conf`` options; several config files are merged into ``<phase exp>/phase_config.yaml``.
+A phase named in ``--import_phases <name>=<tar>`` is imported from that archive instead of trained
+(:mod:`espnet_pathways.recipe.phase_archive`: a θ0 trained on another machine).
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_write_text
 from espnet_pathways.recipe.stages.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.launch import LAUNCHERS, LaunchOptions, launch_command
+from espnet_pathways.recipe.phase_archive import data_identity, import_phase, parse_imports
 from espnet_pathways.utils.lang_list import LANG_LIST
 from espnet_pathways.recipe.progress import TrainProgress, follow_log
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, init_mask_phases, phases_from_args
@@ -129,8 +132,19 @@ def _warn_mixed_batches(phase: Phase, kind: str) -> None:
     )
 
 
-def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions) -> List[Path]:
-    """Run every phase not yet done, in order; returns the phases' experiment dirs."""
+def run_phases(
+    setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions, imports: Optional[Mapping[str, Path]] = None
+) -> List[Path]:
+    """Run every phase not yet done, in order; returns the phases' experiment dirs.
+
+    ``imports``: phase name -> archive of :mod:`espnet_pathways.recipe.phase_archive`, imported
+    (after checking its data against the phase's) instead of training that phase.
+    """
+    imports = dict(imports or {})
+    unknown = sorted(set(imports) - {p.name for p in phases})
+    if unknown:
+        raise ValueError(f"--import_phases: no phase named {', '.join(unknown)} (phases: "
+                         f"{', '.join(p.name for p in phases)})")
     all_setup = setup
     for phase in phases:
         phase.write_config()  # <exp>/phase_config.yaml of a phase with several config files
@@ -147,9 +161,16 @@ def run_phases(setup: TrainSetup, phases: Sequence[Phase], launch: LaunchOptions
         if phase.init_from is not None:
             inputs.append(next(p for p in phases if p.name == phase.init_from).exp_dir / STAMP)
         inputs += [p.masks_file for p in init_mask_phases(phase, phases)]
-        fp = fingerprint({"step": "train", "cmd": cmd}, inputs)
+        archive = imports.get(phase.name)
+        fp = fingerprint({"step": "train", "cmd": cmd}, inputs + ([archive] if archive else []))
         if is_done(phase.exp_dir / STAMP, fp):
             logging.info("phase %s: %s is up to date; skipping", phase.name, phase.exp_dir)
+            continue
+        if archive is not None:
+            logging.info("phase %s: importing %s into %s (not trained here)", phase.name, archive, phase.exp_dir)
+            import_phase(archive, phase.exp_dir, setup.model_file, data_identity(setup.inputs()),
+                         stale=RESUME_STATE + (STARTED,))
+            write_stamp(phase.exp_dir / STAMP, fp, {"phase": phase.name, "imported_from": str(archive)})
             continue
         logging.info(
             "phase %s: training into %s (%d process(es) x %d thread(s))",
@@ -195,6 +216,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text_fold_length", type=int, default=150)
     parser.add_argument("--asr_args", default="", help="extra options for every phase (shell words)")
     parser.add_argument("--train_module", default=TRAIN_MODULE)
+    parser.add_argument("--import_phases", default="",
+                        help="phases taken from archives instead of trained: 'dense=<tar> ...' (recipe.phase_archive)")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--ngpu", type=int, default=0)
     parser.add_argument("--num_procs", type=_auto_int, default=None,
@@ -228,7 +251,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             master_port=args.master_port,
             init_file=(args.expdir / ".dist_init" if args.launcher == "slurm" else None),
         )
-        run_phases(setup, phases, launch)
+        run_phases(setup, phases, launch, parse_imports(args.import_phases))
 
     return run_cli(work)
 
