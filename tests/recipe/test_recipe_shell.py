@@ -65,6 +65,11 @@ def test_stages_1_to_5_on_ci_corpus(tmp_path):
     proc = run(recipe, *args, "--stage", "3")
     assert "up to date; skipping" in proc.stderr
     assert (token_dir / "token_list.done").stat().st_mtime_ns == stamp
+    # stage 11 gets --import_phases from asr.sh: a missing archive fails before anything trains
+    proc = run(recipe, *args, "--stage", "11", "--stop_stage", "11", "--phases_config", "conf/phases/repro.yaml",
+               "--import_phases", "dense=theta0.tar", check=False)
+    assert proc.returncode != 0 and "theta0.tar: no such archive (phase dense)" in proc.stderr
+    assert not (recipe / "exp" / "asr_dense").exists()
 
 
 def test_training_stages_need_a_config(tmp_path):
