@@ -50,5 +50,9 @@ demo: setup
 # The reproduction (conf/phases/repro.yaml, 3 seeds) on the imbalanced embedded corpus; resumable
 # (finished stages and phases are skipped); hours on 2 CPU cores. Writes
 # egs2_mls_pathways/asr1/REPRODUCTION.md (generated part), its plots and bench/results/repro/*.json.
+# θ0 B's rows from its archive instead of a retrained θ0 (see local/repro.sh):
+#   make repro REPRO_ARGS="--import_phases dense=reproduction/theta0_b/asr_dense.tar" \
+#       REPRO_JSON_DIR=../../bench/results/repro_theta0_b REPRO_REPORT=reproduction/theta0_b.md
+REPRO_ARGS ?=
 repro: setup
-	cd egs2_mls_pathways/asr1 && local/repro.sh
+	cd egs2_mls_pathways/asr1 && local/repro.sh $(REPRO_ARGS)
