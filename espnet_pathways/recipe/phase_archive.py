@@ -33,21 +33,20 @@ import torch
 
 from espnet_pathways.utils.cli import run_cli
 from espnet_pathways.utils.fileio import atomic_path
+from espnet_pathways.utils.stamp import update_with_file
 
 __all__ = ["MANIFEST", "CHECKPOINT", "data_identity", "pack_phase", "read_manifest", "import_phase", "parse_imports",
            "main"]
 
 MANIFEST = "manifest.json"
-CHECKPOINT = "checkpoint.pth"  # ESPnet's; here only its reporter
+CHECKPOINT = "checkpoint.pth"  # ESPnet's training checkpoint; an archive holds only its reporter
 _FORMAT = 1
-_MEMBERS = ("config.yaml", "train.log", CHECKPOINT)  # besides the model file
+_COPIED = ("config.yaml", "train.log")  # archived as they are, besides the model file
 
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    update_with_file(h, path)
     return h.hexdigest()
 
 
@@ -80,7 +79,7 @@ def pack_phase(exp_dir: Path, out: Path, model_file: str, identity: Mapping[str,
         identity: :func:`data_identity` of the phase's data.
     """
     exp_dir = Path(exp_dir)
-    for name in (model_file,) + _MEMBERS:
+    for name in (model_file, *_COPIED, CHECKPOINT):
         if not (exp_dir / name).is_file():
             raise FileNotFoundError(f"{exp_dir / name}: missing; is the phase finished?")
     state = torch.load(exp_dir / CHECKPOINT, map_location="cpu", weights_only=False)
@@ -92,7 +91,7 @@ def pack_phase(exp_dir: Path, out: Path, model_file: str, identity: Mapping[str,
     with atomic_path(out) as tmp, tarfile.open(tmp, "w") as tar:
         _add(tar, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
         _add(tar, model_file, (exp_dir / model_file).read_bytes())
-        for name in _MEMBERS[:-1]:
+        for name in _COPIED:
             _add(tar, name, (exp_dir / name).read_bytes())
         _add(tar, CHECKPOINT, reporter.getvalue())
     return Path(out)
@@ -132,12 +131,11 @@ def import_phase(
             "(generate the corpus with the options it was trained with)"
         )
     with tarfile.open(archive) as tar:
-        members = {name: tar.extractfile(name).read() for name in (model_file,) + _MEMBERS}
+        members = {name: tar.extractfile(name).read() for name in (model_file, *_COPIED, CHECKPOINT)}
     exp_dir.mkdir(parents=True, exist_ok=True)
     for path in [p for pattern in stale for p in exp_dir.glob(pattern)]:
         path.unlink()
-    for name, data in members.items():
-        (exp_dir / name).unlink(missing_ok=True)  # a link (valid.loss.ave.pth -> ...) is replaced, not followed
+    for name, data in members.items():  # the rename replaces a link (valid.loss.ave.pth -> ...), not its target
         with atomic_path(exp_dir / name) as tmp:
             tmp.write_bytes(data)
 

@@ -16,9 +16,16 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 from espnet_pathways.utils.fileio import atomic_write_text, remove_stale_tmp
 
-__all__ = ["STAMP_NAME", "fingerprint", "read_stamp", "is_done", "write_stamp"]
+__all__ = ["STAMP_NAME", "update_with_file", "fingerprint", "read_stamp", "is_done", "write_stamp"]
 
 STAMP_NAME = ".done"
+
+
+def update_with_file(h: "hashlib._Hash", path: Path) -> None:
+    """Feed the bytes of the file ``path`` to the hash ``h`` (1 MiB at a time)."""
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
 
 
 def fingerprint(params: Mapping[str, Any], files: Iterable[Union[str, Path]] = ()) -> str:
@@ -28,9 +35,7 @@ def fingerprint(params: Mapping[str, Any], files: Iterable[Union[str, Path]] = (
         f = Path(f)
         h.update(str(f).encode("utf-8"))
         if f.is_file():
-            with f.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+            update_with_file(h, f)
         else:
             h.update(b"<missing>")
     return h.hexdigest()

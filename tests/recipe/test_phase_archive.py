@@ -71,10 +71,14 @@ def test_imported_theta0_is_the_trained_one_and_later_phases_start_from_it(packe
     dense.mkdir(parents=True)
     (dense / "3epoch.pth").write_bytes(b"a killed local training")
     (dense / ".train_started").write_text("x\n")
+    (dense / "valid.loss.best.pth").write_bytes(b"local best")
+    (dense / "valid.loss.ave.pth").symlink_to("valid.loss.best.pth")  # as ESPnet links it
 
     train.run_phases(setup, plan, OPTS, {"dense": archive})
     assert not (dense / "calls.jsonl").exists()  # not trained here
     assert (dense / "valid.loss.ave.pth").read_bytes() == b"fake model"
+    assert not (dense / "valid.loss.ave.pth").is_symlink()  # the link was replaced, not written through
+    assert (dense / "valid.loss.best.pth").read_bytes() == b"local best"
     assert not (dense / "3epoch.pth").exists() and not (dense / ".train_started").exists()
     reporter = torch.load(dense / "checkpoint.pth", weights_only=False)
     assert set(reporter) == {"reporter"}  # no model or optimizer state travels

@@ -40,7 +40,7 @@ from espnet_pathways.utils.fileio import atomic_write_text
 from espnet_pathways.recipe.stages.collect_stats import TRAIN_MODULE
 from espnet_pathways.recipe.jobs import run_parallel
 from espnet_pathways.recipe.launch import LAUNCHERS, LaunchOptions, launch_command
-from espnet_pathways.recipe.phase_archive import data_identity, import_phase, parse_imports
+from espnet_pathways.recipe.phase_archive import CHECKPOINT, data_identity, import_phase, parse_imports
 from espnet_pathways.utils.lang_list import LANG_LIST
 from espnet_pathways.recipe.progress import TrainProgress, follow_log
 from espnet_pathways.recipe.phases import Phase, add_phases_arguments, init_mask_phases, phases_from_args
@@ -53,7 +53,7 @@ __all__ = ["TrainSetup", "phase_args", "run_phases", "main"]
 
 STAMP = "train.done"
 STARTED = ".train_started"  # fingerprint of the run whose ESPnet resume state the exp dir holds
-RESUME_STATE = ("checkpoint.pth", "latest.pth", "*epoch.pth")  # what ESPnet's --resume reads
+RESUME_STATE = (CHECKPOINT, "latest.pth", "*epoch.pth")  # what ESPnet's --resume reads
 
 
 def drop_stale_resume_state(exp_dir: Path, fp: str) -> None:
