@@ -1,8 +1,8 @@
 """End to end: a CI-size variant of ``conf/phases/repro.yaml`` through ``run.sh`` on the CI corpus.
 
-The variant keeps the file's entries for θ0, monolingual LTH, ASR Pathways from the LTH masks and
-Dynamic ASR Pathways from them (names, experiments, references, ``foreach_language``), with 2
-seeds instead of 3 and tiny schedules in place of the demo overlays. Checks that seeded rows take
+The variant keeps the file's entries for θ0, monolingual LTH and ASR Pathways from the LTH masks
+(names, experiments, references, ``foreach_language``), with 2 seeds instead of 3 and tiny
+schedules in place of the demo overlays (every other row takes the same path through the stages). Checks that seeded rows take
 the same seed's masks, that ``exp/RESULTS.md`` shows mean ± sd over the seeds, and that the paired
 bootstrap reads the scored runs (per-language dirs of a monolingual row joined into one run).
 Select with ``pytest -m e2e`` (a few minutes on 2 CPU cores).
@@ -27,14 +27,11 @@ pytestmark = [
 
 LANGS = ("en", "fr")
 SEEDS = [1, 2]
-KEPT = ("dense", "lth", "pathways_lth", "dynamic_lth")
+KEPT = ("dense", "lth", "pathways_lth")
 TINY = {  # overlay of repro.yaml -> a schedule that fits a few optimizer steps of the CI corpus
     "conf/prune/lth.yaml": "pruning_conf: {method: lth, target_sparsity: 0.7, schedule: cubic, initial_sparsity: 0.3,"
                            " num_events: 2, prune_interval: 2}\nnum_iters_per_epoch: 6\nmax_epoch: 1\n",
     "conf/prune/pathways.yaml": "pruning_conf: {method: pathways}\nbatch_size: 8\nnum_iters_per_epoch: 4\nmax_epoch: 1\n",
-    "conf/prune/dynamic_pathways.yaml": "pruning_conf: {method: dynamic_pathways, target_sparsity: 0.75, schedule: cubic,"
-                                        " initial_sparsity: 0.7, num_events: 1, prune_interval: 2, adapt_interval: 1}\n"
-                                        "batch_size: 8\nnum_iters_per_epoch: 6\nmax_epoch: 1\n",
 }
 DECODE = "decode_streaming_asr_model_valid.loss.ave"
 
@@ -70,13 +67,12 @@ def test_repro_phases_ci_variant(tmp_path, monkeypatch):
     exp = recipe / "exp"
 
     for seed in SEEDS:
-        for kind in ("pathways_lth", "dynamic_lth"):
-            conf = yaml.safe_load((exp / f"asr_{kind}_s{seed}" / "config.yaml").read_text())
-            assert conf["seed"] == seed
-            assert conf["pruning_conf"]["init_masks"] == [f"exp/asr_lth_{lang}_s{seed}/masks.pwm" for lang in LANGS]
-            assert conf["init_param"] == ["exp/asr_dense/valid.loss.ave.pth"], "every row starts from the same θ0"
+        conf = yaml.safe_load((exp / f"asr_pathways_lth_s{seed}" / "config.yaml").read_text())
+        assert conf["seed"] == seed
+        assert conf["pruning_conf"]["init_masks"] == [f"exp/asr_lth_{lang}_s{seed}/masks.pwm" for lang in LANGS]
+        assert conf["init_param"] == ["exp/asr_dense/valid.loss.ave.pth"], "every row starts from the same θ0"
     table = (exp / "RESULTS.md").read_text().split("## Phases")[0]
-    for group in ("lth", "pathways_lth", "dynamic_lth"):
+    for group in ("lth", "pathways_lth"):
         row = next(line for line in table.splitlines() if line.startswith(f"|{group} (2 seeds)|"))
         assert row.count(" ± ") == len(LANGS) + 1, row  # every language and the average
 
@@ -87,29 +83,28 @@ def test_repro_phases_ci_variant(tmp_path, monkeypatch):
 
     out = tmp_path / "sig.json"
     assert significance.main(["--out", str(out), "--num_resamples", "200", "--system", "lth", *runs("lth", True),
-                              "--system", "pathways_lth", *runs("pathways_lth", False),
-                              "--system", "dynamic_lth", *runs("dynamic_lth", False)]) == 0
+                              "--system", "pathways_lth", *runs("pathways_lth", False)]) == 0
     report = json.loads(out.read_text())
     assert list(report["sets"]) == test_sets
-    assert len(report["comparisons"]) == 3
+    assert len(report["comparisons"]) == 1
     assert all(len(report["systems"][s]["wer"]["avg"]["per_seed"]) == 2 for s in report["systems"])
 
     # the report of the variant: one JSON per row and seed, carrying its per-utterance errors
     papers = tmp_path / "papers.yaml"
-    papers.write_text("rows: {}\ncomparisons:\n  - {a: dynamic_lth, b: pathways_lth, source: T2}\n"
-                      "sweeps:\n  LTH masks: [pathways_lth, dynamic_lth]\n")
+    papers.write_text("rows: {}\ncomparisons:\n  - {a: pathways_lth, b: lth, source: T1}\n"
+                      "sweeps:\n  LTH masks: [lth, pathways_lth]\n")
     out, json_dir = tmp_path / "REPRODUCTION.md", tmp_path / "repro_json"
     monkeypatch.chdir(recipe)  # the phases' config paths are relative to the recipe dir
     assert repro_report.main(["--phases_config", str(phases_file), "--expdir", "exp",
                               "--lang_list", "dump/raw/train/lang_list.txt", "--papers", str(papers),
                               "--out", str(out), "--json_dir", str(json_dir), "--num_resamples", "200"]) == 0
-    record = json.loads((json_dir / "dynamic_lth_s2.json").read_text())
+    record = json.loads((json_dir / "pathways_lth_s2.json").read_text())
     assert sorted(record["utterances"]) == test_sets and record["steps"]["all_stages"] > record["steps"]["this_stage"]
     compared = json.loads((json_dir / "comparisons.json").read_text())[0]["report"]
-    assert compared["runs"] == {"dynamic_lth": ["dynamic_lth_s1", "dynamic_lth_s2"],
-                                "pathways_lth": ["pathways_lth_s1", "pathways_lth_s2"]}
-    same = report["comparisons"][2]  # pathways_lth vs dynamic_lth above: the same resamples, the other sign
-    assert (same["a"], same["b"]) == ("pathways_lth", "dynamic_lth")
+    assert compared["runs"] == {"pathways_lth": ["pathways_lth_s1", "pathways_lth_s2"],
+                                "lth": ["lth_s1", "lth_s2"]}  # a monolingual row's languages joined per seed
+    same = report["comparisons"][0]  # lth vs pathways_lth above: the same resamples, the other sign
+    assert (same["a"], same["b"]) == ("lth", "pathways_lth")
     d, e = compared["comparisons"][0]["diff"]["avg"], same["diff"]["avg"]
     assert (d["diff"], d["low"], d["high"]) == pytest.approx((-e["diff"], -e["high"], -e["low"]))
     assert (tmp_path / "reproduction" / "wer_vs_sparsity.png").stat().st_size > 0
