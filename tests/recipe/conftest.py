@@ -9,6 +9,7 @@ from typing import Dict
 import pytest
 
 from recipe_data import FAKES, write_data_dir, write_lang_list
+from test_recipe_shell import CI_RECIPE_ARGS, make_recipe_copy, run
 
 
 LONG_TESTS_ENV = "PATHWAYS_LONG_TESTS"  # =1: also run the tests marked long (not in make test / CI)
@@ -48,3 +49,13 @@ def fakes_env(monkeypatch) -> Dict[str, str]:
     env_path = os.pathsep.join(p for p in (str(FAKES), os.environ.get("PYTHONPATH", "")) if p)
     monkeypatch.setenv("PYTHONPATH", env_path)
     return {"PYTHONPATH": env_path}
+
+
+@pytest.fixture(scope="session")
+def ci_recipe(tmp_path_factory) -> Path:
+    """A recipe dir after ``run.sh`` stages 1-10 with ``CI_RECIPE_ARGS`` (corpus, dumps, token lists,
+    statistics), made once per session: the e2e tests train in it under their own exp names, and
+    their runs find stages 1-10 up to date."""
+    recipe = make_recipe_copy(tmp_path_factory.mktemp("ci_recipe") / "asr1")
+    run(recipe, *CI_RECIPE_ARGS, "--stop_stage", "10")
+    return recipe

@@ -1,8 +1,9 @@
 """End to end: ``run.sh`` stages 1-13 on the CI-size embedded corpus with the demo model, one epoch.
 
-Select with ``pytest -m e2e`` (about 3 minutes on 2 CPU cores). Checks that every stage leaves its
-outputs, that sclite's reports parse, that RESULTS.md has a row per test set, and that a second
-``--stage 10`` run skips every stage.
+Select with ``pytest -m e2e`` (about 3 minutes on 2 CPU cores). Stages 1-10 ran in the session's
+``ci_recipe`` (conftest.py), with the same arguments: this run finds them up to date and trains,
+decodes and scores. Checks that every stage leaves its outputs, that sclite's reports parse, that
+RESULTS.md has a row per test set, and that a second ``--stage 10`` run skips every stage.
 """
 
 from __future__ import annotations
@@ -12,24 +13,21 @@ import shutil
 import pytest
 
 from espnet_pathways.recipe.sclite import parse_result
-from test_recipe_shell import make_recipe_copy, run
+from test_recipe_shell import CI_LANGS, CI_RECIPE_ARGS, run
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package) is not installed"),
 ]
 
-TEST_SETS = ("mls_en_test", "mls_fr_test")
-ARGS = (
-    "--corpus_size", "ci", "--langs", "en fr", "--test_sets", " ".join(TEST_SETS),
-    "--nj", "2", "--inference_nj", "2", "--nbpe", "64", "--bpe_hard_vocab_limit", "false",
-    "--asr_args", "--max_epoch 1",
-)
+TEST_SETS = tuple(f"mls_{lang}_test" for lang in CI_LANGS)
+ARGS = CI_RECIPE_ARGS
 
 
-def test_run_sh_stages_1_to_13(tmp_path):
-    recipe = make_recipe_copy(tmp_path / "asr1")
-    run(recipe, *ARGS)
+def test_run_sh_stages_1_to_13(ci_recipe):
+    recipe = ci_recipe
+    first = run(recipe, *ARGS)
+    assert first.stderr.count("up to date") >= 3, first.stderr[-3000:]  # stages 1-10 of ci_recipe are reused
 
     token_dir = recipe / "data" / "token_list" / "bpe_unigram64"
     assert {p.name for p in token_dir.iterdir()} >= {"en.model", "fr.model", "tokens.txt"}

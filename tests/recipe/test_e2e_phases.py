@@ -1,7 +1,8 @@
 """End to end: ``run.sh --phases_config`` on the CI-size corpus: dense (1 epoch) -> monolingual IMP
 for en and fr (tiny schedule) -> ASR Pathways from the IMP masks -> decoding and scoring.
 
-Select with ``pytest -m e2e`` (about 3 minutes on 2 CPU cores). Checks the language subsets, the
+Select with ``pytest -m e2e`` (about 3 minutes on 2 CPU cores). Runs in the session's ``ci_recipe``
+(conftest.py: stages 1-10 done, shared with test_e2e.py, its own exp names). Checks the language subsets, the
 resolved init masks, which sets each phase decodes, that the sparsity in the per-phase and the
 combined RESULTS.md equals the sparsity of the masks the runs saved, and that a second run skips
 every phase, decode and score.
@@ -17,15 +18,15 @@ import yaml
 
 from espnet_pathways.masks import MaskSet
 from espnet_pathways.recipe.mask_report import percent
-from test_recipe_shell import make_recipe_copy, run
+from test_recipe_shell import CI_LANGS, CI_RECIPE_ARGS, run
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package) is not installed"),
 ]
 
-LANGS = ("en", "fr")
-TEST_SETS = ("mls_en_test", "mls_fr_test")
+LANGS = CI_LANGS
+TEST_SETS = tuple(f"mls_{lang}_test" for lang in LANGS)
 IMP = """# IMP to 70% in 4 optimizer steps (events at steps 0, 2, 4), 6 steps in all
 pruning_conf: {method: imp, target_sparsity: 0.7, schedule: cubic, initial_sparsity: 0.3, num_events: 2, prune_interval: 2}
 num_iters_per_epoch: 6
@@ -53,17 +54,13 @@ PHASES = """phases:
 DECODE = "decode_streaming_asr_model_valid.loss.ave"
 
 
-def test_run_sh_pruning_phases(tmp_path):
+def test_run_sh_pruning_phases(ci_recipe, tmp_path):
     (tmp_path / "imp_tiny.yaml").write_text(IMP)
     (tmp_path / "pathways_tiny.yaml").write_text(PATHWAYS)
     phases_file = tmp_path / "phases.yaml"
     phases_file.write_text(PHASES.format(root=tmp_path))
-    recipe = make_recipe_copy(tmp_path / "asr1")
-    args = (
-        "--corpus_size", "ci", "--langs", " ".join(LANGS), "--test_sets", " ".join(TEST_SETS),
-        "--nj", "2", "--inference_nj", "2", "--nbpe", "64", "--bpe_hard_vocab_limit", "false",
-        "--phases_config", str(phases_file),
-    )
+    recipe = ci_recipe
+    args = (*CI_RECIPE_ARGS, "--phases_config", str(phases_file))
     run(recipe, *args)
     exp = recipe / "exp"
 
