@@ -5,7 +5,8 @@ The variant keeps the file's entries for θ0, monolingual LTH and ASR Pathways f
 schedules in place of the demo overlays (every other row takes the same path through the stages). Checks that seeded rows take
 the same seed's masks, that ``exp/RESULTS.md`` shows mean ± sd over the seeds, and that the paired
 bootstrap reads the scored runs (per-language dirs of a monolingual row joined into one run).
-Select with ``pytest -m e2e`` (a few minutes on 2 CPU cores).
+Runs in the session's ``ci_recipe`` (conftest.py: stages 1-10 done). Select with ``pytest -m e2e``
+(a few minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import pytest
 import yaml
 
 from espnet_pathways.recipe.stages import repro_report, significance
-from test_recipe_shell import RECIPE, make_recipe_copy, run
+from test_recipe_shell import CI_LANGS, CI_RECIPE_ARGS, RECIPE, run
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package) is not installed"),
 ]
 
-LANGS = ("en", "fr")
+LANGS = CI_LANGS
 SEEDS = [1, 2]
 KEPT = ("dense", "lth", "pathways_lth")
 TINY = {  # overlay of repro.yaml -> a schedule that fits a few optimizer steps of the CI corpus
@@ -58,12 +59,11 @@ def _ci_variant(root: Path) -> Path:
     return path
 
 
-def test_repro_phases_ci_variant(tmp_path, monkeypatch):
+def test_repro_phases_ci_variant(ci_recipe, tmp_path, monkeypatch):
     phases_file = _ci_variant(tmp_path)
-    recipe = make_recipe_copy(tmp_path / "asr1")
+    recipe = ci_recipe  # stages 1-10 done (conftest.py); θ0 is test_e2e_phases' asr_dense when it ran first
     test_sets = [f"mls_{lang}_test" for lang in LANGS]
-    run(recipe, "--corpus_size", "ci", "--langs", " ".join(LANGS), "--test_sets", " ".join(test_sets),
-        "--nj", "2", "--inference_nj", "1", "--phases_config", str(phases_file), timeout=1500)
+    run(recipe, *CI_RECIPE_ARGS, "--phases_config", str(phases_file), timeout=1500)
     exp = recipe / "exp"
 
     for seed in SEEDS:
