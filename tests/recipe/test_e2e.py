@@ -13,20 +13,17 @@ import shutil
 import pytest
 
 from espnet_pathways.recipe.sclite import parse_result
-from test_recipe_shell import CI_LANGS, CI_RECIPE_ARGS, run
+from test_recipe_shell import CI_RECIPE_ARGS, CI_TEST_SETS as TEST_SETS, run
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package) is not installed"),
 ]
 
-TEST_SETS = tuple(f"mls_{lang}_test" for lang in CI_LANGS)
-ARGS = CI_RECIPE_ARGS
-
 
 def test_run_sh_stages_1_to_13(ci_recipe):
     recipe = ci_recipe
-    first = run(recipe, *ARGS)
+    first = run(recipe, *CI_RECIPE_ARGS)
     assert first.stderr.count("up to date") >= 3, first.stderr[-3000:]  # stages 1-10 of ci_recipe are reused
 
     token_dir = recipe / "data" / "token_list" / "bpe_unigram64"
@@ -54,6 +51,6 @@ def test_run_sh_stages_1_to_13(ci_recipe):
     assert "|**average** (mls_*_test)|2 langs|" in results
     assert "streaming latency: 200 ms" in results and "sparsity:" in results and "- command: `" in results
 
-    again = run(recipe, *ARGS, "--stage", "10")
+    again = run(recipe, *CI_RECIPE_ARGS, "--stage", "10")
     assert again.stderr.count("up to date") >= 3, again.stderr[-3000:]
     assert "scores are up to date" in again.stderr

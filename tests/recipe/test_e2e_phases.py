@@ -18,15 +18,13 @@ import yaml
 
 from espnet_pathways.masks import MaskSet
 from espnet_pathways.recipe.mask_report import percent
-from test_recipe_shell import CI_LANGS, CI_RECIPE_ARGS, run
+from test_recipe_shell import CI_LANGS as LANGS, CI_RECIPE_ARGS, CI_TEST_SETS as TEST_SETS, run
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package) is not installed"),
 ]
 
-LANGS = CI_LANGS
-TEST_SETS = tuple(f"mls_{lang}_test" for lang in LANGS)
 IMP = """# IMP to 70% in 4 optimizer steps (events at steps 0, 2, 4), 6 steps in all
 pruning_conf: {method: imp, target_sparsity: 0.7, schedule: cubic, initial_sparsity: 0.3, num_events: 2, prune_interval: 2}
 num_iters_per_epoch: 6

@@ -19,14 +19,13 @@ import pytest
 import yaml
 
 from espnet_pathways.recipe.stages import repro_report, significance
-from test_recipe_shell import CI_LANGS, CI_RECIPE_ARGS, RECIPE, run
+from test_recipe_shell import CI_LANGS as LANGS, CI_RECIPE_ARGS, CI_TEST_SETS, RECIPE, run
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package) is not installed"),
 ]
 
-LANGS = CI_LANGS
 SEEDS = [1, 2]
 KEPT = ("dense", "lth", "pathways_lth")
 TINY = {  # overlay of repro.yaml -> a schedule that fits a few optimizer steps of the CI corpus
@@ -62,7 +61,7 @@ def _ci_variant(root: Path) -> Path:
 def test_repro_phases_ci_variant(ci_recipe, tmp_path, monkeypatch):
     phases_file = _ci_variant(tmp_path)
     recipe = ci_recipe  # stages 1-10 done (conftest.py); θ0 is test_e2e_phases' asr_dense when it ran first
-    test_sets = [f"mls_{lang}_test" for lang in LANGS]
+    test_sets = list(CI_TEST_SETS)
     run(recipe, *CI_RECIPE_ARGS, "--phases_config", str(phases_file), timeout=1500)
     exp = recipe / "exp"
 

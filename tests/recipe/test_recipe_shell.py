@@ -13,8 +13,9 @@ import pytest
 RECIPE = Path(__file__).resolve().parents[2] / "egs2_mls_pathways" / "asr1"
 
 CI_LANGS = ("en", "fr")
+CI_TEST_SETS = tuple(f"mls_{lang}_test" for lang in CI_LANGS)
 CI_RECIPE_ARGS = (  # the CI corpus, BPE 64, one epoch: what the e2e runs of test_e2e*.py share
-    "--corpus_size", "ci", "--langs", " ".join(CI_LANGS), "--test_sets", " ".join(f"mls_{lang}_test" for lang in CI_LANGS),
+    "--corpus_size", "ci", "--langs", " ".join(CI_LANGS), "--test_sets", " ".join(CI_TEST_SETS),
     "--nj", "2", "--inference_nj", "2", "--nbpe", "64", "--bpe_hard_vocab_limit", "false",
     "--asr_args", "--max_epoch 1",
 )
